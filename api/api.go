@@ -1,0 +1,199 @@
+// Package api defines Roster's wire contract: the JSON request and response
+// types of the native HTTP API, its error codes and its header names. It
+// depends on nothing beyond the standard library so that clients can import it
+// without pulling in the server.
+package api
+
+// Header names every server sets on reads (and on write answers where noted).
+const (
+	// HeaderIndex carries the index that an answer reflects. On a write answer
+	// it is the Raft index at which the write was applied.
+	HeaderIndex = "X-Roster-Index"
+	// HeaderKnownLeader is "true" when the answering server knows a leader.
+	HeaderKnownLeader = "X-Roster-Known-Leader"
+	// HeaderLastContact is the time in milliseconds since the answering
+	// server last heard from the leader (0 on the leader itself).
+	HeaderLastContact = "X-Roster-Last-Contact"
+	// HeaderForwarded marks a request that a follower forwarded to the leader,
+	// so that it is never forwarded twice.
+	HeaderForwarded = "X-Roster-Forwarded"
+)
+
+// Status is the health of an instance.
+type Status string
+
+// The three health states of an instance.
+const (
+	StatusPassing  Status = "passing"
+	StatusWarning  Status = "warning"
+	StatusCritical Status = "critical"
+)
+
+// Valid reports whether s is one of the three known states.
+func (s Status) Valid() bool {
+	return s == StatusPassing || s == StatusWarning || s == StatusCritical
+}
+
+// Instance is one registered instance of a service as the API returns it.
+// Durations are Go duration strings ("10s"); an empty TTL means no lease.
+type Instance struct {
+	Service         string            `json:"service"`
+	ID              string            `json:"id"`
+	Address         string            `json:"address"`
+	Port            int               `json:"port"`
+	Tags            []string          `json:"tags"`
+	Meta            map[string]string `json:"meta"`
+	Weight          int               `json:"weight"`
+	Status          Status            `json:"status"`
+	Output          string            `json:"output"`
+	TTL             string            `json:"ttl"`
+	DeregisterAfter string            `json:"deregister_after"`
+	CreateIndex     uint64            `json:"create_index"`
+	ModifyIndex     uint64            `json:"modify_index"`
+}
+
+// RegisterRequest is the body of PUT /v1/services/{service}/instances/{id}.
+// Weight defaults to 1; Status defaults to passing; TTL empty means the
+// instance holds no lease and stays until deregistered.
+type RegisterRequest struct {
+	Address         string            `json:"address"`
+	Port            int               `json:"port"`
+	Tags            []string          `json:"tags,omitempty"`
+	Meta            map[string]string `json:"meta,omitempty"`
+	Weight          *int              `json:"weight,omitempty"`
+	Status          Status            `json:"status,omitempty"`
+	Output          string            `json:"output,omitempty"`
+	TTL             string            `json:"ttl,omitempty"`
+	DeregisterAfter string            `json:"deregister_after,omitempty"`
+}
+
+// HeartbeatRequest is the optional body of
+// PUT /v1/services/{service}/instances/{id}/heartbeat. An empty status means
+// passing.
+type HeartbeatRequest struct {
+	Status Status `json:"status,omitempty"`
+	Output string `json:"output,omitempty"`
+}
+
+// InstanceRef names one instance.
+type InstanceRef struct {
+	Service string `json:"service"`
+	ID      string `json:"id"`
+}
+
+// BatchHeartbeat is one lease renewal inside a HeartbeatsRequest.
+type BatchHeartbeat struct {
+	Service string `json:"service"`
+	ID      string `json:"id"`
+	Status  Status `json:"status,omitempty"`
+	Output  string `json:"output,omitempty"`
+}
+
+// HeartbeatsRequest is the body of PUT /v1/heartbeats: many renewals at once.
+type HeartbeatsRequest struct {
+	Instances []BatchHeartbeat `json:"instances"`
+}
+
+// HeartbeatsResponse answers PUT /v1/heartbeats. Missing lists the instances
+// that are not registered, so that the client registers them again; Gone
+// lists the ones an operator deregistered recently (tombstoned), which the
+// client must stop renewing.
+type HeartbeatsResponse struct {
+	Renewed int           `json:"renewed"`
+	Missing []InstanceRef `json:"missing"`
+	Gone    []InstanceRef `json:"gone,omitempty"`
+}
+
+// InstanceList is the answer of GET /v1/services/{service}/instances.
+type InstanceList struct {
+	Service   string     `json:"service"`
+	Index     uint64     `json:"index"`
+	Instances []Instance `json:"instances"`
+}
+
+// ServiceSummary is one service in a ServiceList.
+type ServiceSummary struct {
+	Name      string   `json:"name"`
+	Instances int      `json:"instances"`
+	Passing   int      `json:"passing"`
+	Warning   int      `json:"warning"`
+	Critical  int      `json:"critical"`
+	Tags      []string `json:"tags"`
+}
+
+// ServiceList is the answer of GET /v1/services.
+type ServiceList struct {
+	Index    uint64           `json:"index"`
+	Services []ServiceSummary `json:"services"`
+}
+
+// WriteResult answers a deregistration and other writes that return no
+// instance.
+type WriteResult struct {
+	Index uint64 `json:"index"`
+}
+
+// Leader answers GET /v1/cluster/leader.
+type Leader struct {
+	ID          string `json:"id"`
+	RaftAddr    string `json:"raft_addr"`
+	HTTPAddr    string `json:"http_addr"`
+	Known       bool   `json:"known"`
+	LastContact string `json:"last_contact"`
+}
+
+// Member is one server as gossip and Raft see it.
+type Member struct {
+	Name       string `json:"name"`
+	ID         string `json:"id"`
+	GossipAddr string `json:"gossip_addr"`
+	HTTPAddr   string `json:"http_addr"`
+	DNSAddr    string `json:"dns_addr"`
+	RaftAddr   string `json:"raft_addr"`
+	// State is the gossip state: alive, suspect, dead or left.
+	State string `json:"state"`
+	// RaftRole is leader, follower (a voter), nonvoter, or none when the
+	// server is not in the Raft configuration.
+	RaftRole string `json:"raft_role"`
+	Version  string `json:"version"`
+}
+
+// MemberList answers GET /v1/cluster/members.
+type MemberList struct {
+	Members []Member `json:"members"`
+}
+
+// RaftServer is one server of the Raft configuration.
+type RaftServer struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// RaftInfo answers GET /v1/cluster/raft.
+type RaftInfo struct {
+	Servers      []RaftServer `json:"servers"`
+	Index        uint64       `json:"index"`
+	State        string       `json:"state"`
+	Term         uint64       `json:"term"`
+	CommitIndex  uint64       `json:"commit_index"`
+	AppliedIndex uint64       `json:"applied_index"`
+	LastContact  string       `json:"last_contact"`
+}
+
+// LeaseState answers GET /v1/cluster/leases: the lease table as the leader
+// holds it. On a follower Leader is false and the counts are zero.
+type LeaseState struct {
+	Leader bool `json:"leader"`
+	// Armed is false until a new leader has re-armed every lease.
+	Armed   bool `json:"armed"`
+	Leases  int  `json:"leases"`
+	Pending int  `json:"pending"`
+	// Paused is true while mass-expiry protection holds expiries back.
+	Paused      bool   `json:"paused"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	PausedSince string `json:"paused_since,omitempty"`
+	Expired     uint64 `json:"expired_total"`
+	Reaped      uint64 `json:"reaped_total"`
+}

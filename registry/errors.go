@@ -1,0 +1,44 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors that callers branch on. Front ends map them to answers in one place.
+var (
+	// ErrNotFound: the instance is not registered (never was, or expired and
+	// was removed). A heartbeat answers 404 and the client registers again.
+	ErrNotFound = errors.New("instance not registered")
+	// ErrConflict: the instance id is held by another service.
+	ErrConflict = errors.New("instance id held by another service")
+	// ErrGone: the instance was deregistered within the tombstone period; a
+	// heartbeat answers 410 and the client stops renewing.
+	ErrGone = errors.New("instance was deregistered")
+	// ErrNotLeader: this server is not the leader; the request must go to the
+	// leader (front ends forward it).
+	ErrNotLeader = errors.New("not the leader")
+	// ErrNoLeader: no leader is known; the caller retries later (503).
+	ErrNoLeader = errors.New("no leader")
+	// ErrNotArmed: this server just became leader and has not re-armed the
+	// lease table yet; heartbeats retry later (503), never re-register.
+	ErrNotArmed = errors.New("leases not yet re-armed after leader election")
+	// ErrUnknownVersion: a command or snapshot has a version this server does
+	// not know; it stops applying rather than skip an entry.
+	ErrUnknownVersion = errors.New("unknown command or snapshot version")
+)
+
+// ValidationError says which field of a request is wrong and why.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+// Error implements the error interface.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("invalid %s: %s", e.Field, e.Reason)
+}
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
