@@ -197,3 +197,10 @@ type LeaseState struct {
 	Expired     uint64 `json:"expired_total"`
 	Reaped      uint64 `json:"reaped_total"`
 }
+
+// RegisterResponse answers a registration: the stored instance and the index
+// at which the registration was applied.
+type RegisterResponse struct {
+	Instance
+	Index uint64 `json:"index"`
+}
