@@ -1,0 +1,306 @@
+// Package httpapi serves Roster's native HTTP API (v1) over a Store: it
+// translates requests to store calls and catalog reads, forwards what only the
+// leader may do, and serves blocking queries and Server-Sent Events watches.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Defaults of Config, the values design.md pins or suggests.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxRestoreBytes   = 1 << 30
+	DefaultMaxWatchers       = 20000
+	DefaultMaxWait           = 5 * time.Minute
+	DefaultHeartbeatCoalesce = 10 * time.Millisecond
+	DefaultCoalesceMax       = 1000
+	DefaultSSEKeepAlive      = 15 * time.Second
+	DefaultMembersPoll       = time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultForwardTimeout    = 30 * time.Second
+	DefaultApplyWait         = 5 * time.Second
+	DefaultRestoreTimeout    = 30 * time.Minute
+)
+
+// Config configures a Handler. Zero values take the defaults above.
+type Config struct {
+	// Store is the replicated catalog; required.
+	Store Store
+	// Logger receives write-path and background decisions; nothing is logged
+	// per read. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics is where the handler registers its collectors. When nil and
+	// Gatherer is nil, the handler uses a private registry for both.
+	Metrics prometheus.Registerer
+	// Gatherer is served at /metrics. When nil, Metrics is used if it is
+	// also a Gatherer, else a private registry.
+	Gatherer prometheus.Gatherer
+	// MaxBodyBytes caps request bodies (413 beyond), except snapshot restores.
+	MaxBodyBytes int64
+	// MaxRestoreBytes caps the body of PUT /v1/snapshot.
+	MaxRestoreBytes int64
+	// MaxWatchers caps concurrent blocking queries and SSE streams on this
+	// server; past it a watch answers 429 with Retry-After.
+	MaxWatchers int
+	// MaxWait caps (and is the default of) a blocking query's wait; up to
+	// 1/16 of jitter is added.
+	MaxWait time.Duration
+	// ForwardClient carries requests a follower forwards to the leader. The
+	// default is a pooled keep-alive client owned (and closed) by the handler.
+	ForwardClient *http.Client
+	// HeartbeatCoalesce is how long a follower gathers single heartbeats
+	// into one PUT /v1/heartbeats to the leader. Negative disables
+	// coalescing: each heartbeat is forwarded on its own.
+	HeartbeatCoalesce time.Duration
+	// CoalesceMax flushes a gathered batch early once it holds this many.
+	CoalesceMax int
+	// SSEKeepAlive is the interval of ": keep-alive" comments on idle streams.
+	SSEKeepAlive time.Duration
+	// MembersPoll is how often GET /v1/cluster/members blocking queries
+	// look for membership changes (the store offers no watch for members).
+	MembersPoll time.Duration
+	// WriteTimeout bounds each write of a streamed or long-lived answer
+	// (SSE events, blocking query answers); a consumer that does not read
+	// for this long is dropped.
+	WriteTimeout time.Duration
+	// ForwardTimeout bounds one forwarded request (plus the wait of a
+	// forwarded blocking query).
+	ForwardTimeout time.Duration
+	// ApplyWait bounds how long a server waits for its own state to apply
+	// the index of a write it forwarded (read-your-writes).
+	ApplyWait time.Duration
+	// RestoreTimeout bounds a snapshot download or restore.
+	RestoreTimeout time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	if c.Store == nil {
+		return errors.New("httpapi: Config.Store is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil && c.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		c.Metrics, c.Gatherer = reg, reg
+	}
+	if c.Gatherer == nil {
+		if g, ok := c.Metrics.(prometheus.Gatherer); ok {
+			c.Gatherer = g
+		} else {
+			c.Gatherer = prometheus.NewRegistry()
+		}
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.MaxRestoreBytes, DefaultMaxRestoreBytes)
+	setDefault(&c.MaxWatchers, DefaultMaxWatchers)
+	setDefault(&c.MaxWait, DefaultMaxWait)
+	setDefault(&c.HeartbeatCoalesce, DefaultHeartbeatCoalesce)
+	setDefault(&c.CoalesceMax, DefaultCoalesceMax)
+	setDefault(&c.SSEKeepAlive, DefaultSSEKeepAlive)
+	setDefault(&c.MembersPoll, DefaultMembersPoll)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.ForwardTimeout, DefaultForwardTimeout)
+	setDefault(&c.ApplyWait, DefaultApplyWait)
+	setDefault(&c.RestoreTimeout, DefaultRestoreTimeout)
+	if c.MaxBodyBytes < 0 || c.MaxRestoreBytes < 0 || c.MaxWatchers < 0 || c.MaxWait < 0 ||
+		c.CoalesceMax < 0 || c.SSEKeepAlive < 0 || c.MembersPoll < 0 || c.WriteTimeout < 0 ||
+		c.ForwardTimeout < 0 || c.ApplyWait < 0 || c.RestoreTimeout < 0 {
+		return errors.New("httpapi: negative limit or duration in Config")
+	}
+	return nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Handler is the native HTTP API. It implements http.Handler; Close ends its
+// watches and stops its background goroutines.
+type Handler struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	router  *mux.Router
+	metrics *metrics
+	hdrs    headerCache
+
+	client    *http.Client
+	ownClient bool
+	coal      *coalescer
+	members   *memberWatch
+
+	// noFastPath routes the hot lookup through mux too (benchmarks compare).
+	noFastPath bool
+
+	watchers atomic.Int64
+	mu       sync.Mutex // guards closed and streams.Add
+	closed   bool
+	closing  chan struct{}
+	streams  sync.WaitGroup // blocking queries and SSE streams in flight
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+}
+
+// New builds a Handler from cfg and starts its background goroutines (the
+// heartbeat coalescer's flushes and the members poller); Close stops them.
+func New(cfg Config) (*Handler, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		metrics: m,
+		client:  cfg.ForwardClient,
+		closing: make(chan struct{}),
+	}
+	if h.client == nil {
+		h.client = &http.Client{Transport: newForwardTransport()}
+		h.ownClient = true
+	}
+	h.baseCtx, h.cancel = context.WithCancel(context.Background())
+	h.coal = newCoalescer(h)
+	h.members = newMemberWatch(h)
+	m.watchers(func() float64 { return float64(h.watchers.Load()) })
+	h.router = h.routes()
+	return h, nil
+}
+
+// newForwardTransport is a keep-alive pool sized for a follower that
+// forwards every write and heartbeat batch to one leader.
+func newForwardTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+}
+
+func (h *Handler) routes() *mux.Router {
+	r := mux.NewRouter()
+	handle := func(path string, id routeID, fn http.HandlerFunc, methods ...string) {
+		r.Handle(path, h.instrument(id, fn)).Methods(methods...)
+	}
+	handle("/v1/services", routeServices, h.listServices, http.MethodGet)
+	handle("/v1/services/{service}/instances", routeLookup, h.listInstances, http.MethodGet)
+	handle("/v1/services/{service}/instances/{id}", routeInstance, h.getInstance, http.MethodGet)
+	handle("/v1/services/{service}/instances/{id}", routeRegister, h.register, http.MethodPut)
+	handle("/v1/services/{service}/instances/{id}", routeDeregister, h.deregister, http.MethodDelete)
+	handle("/v1/services/{service}/instances/{id}/heartbeat", routeHeartbeat, h.heartbeat, http.MethodPut)
+	handle("/v1/heartbeats", routeHeartbeats, h.heartbeats, http.MethodPut)
+	handle("/v1/cluster/leader", routeLeader, h.clusterLeader, http.MethodGet)
+	handle("/v1/cluster/members", routeMembers, h.clusterMembers, http.MethodGet)
+	handle("/v1/cluster/raft", routeRaft, h.clusterRaft, http.MethodGet)
+	handle("/v1/cluster/leases", routeLeases, h.clusterLeases, http.MethodGet)
+	handle("/v1/cluster/leave", routeLeave, h.leave, http.MethodPut)
+	handle("/v1/cluster/raft/peers/{id}", routeRemovePeer, h.removePeer, http.MethodDelete)
+	handle("/v1/snapshot", routeSnapshotSave, h.snapshotSave, http.MethodGet)
+	handle("/v1/snapshot", routeSnapshotRestore, h.snapshotRestore, http.MethodPut)
+	handle("/livez", routeLivez, h.livez, http.MethodGet)
+	handle("/readyz", routeReadyz, h.readyz, http.MethodGet)
+	prom := promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
+	handle("/metrics", routeMetrics, prom.ServeHTTP, http.MethodGet)
+	r.NotFoundHandler = h.instrument(routeNotFound, func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound,
+			msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+	})
+	r.MethodNotAllowedHandler = h.instrument(routeMethodNotAllowed, func(w http.ResponseWriter, r *http.Request) {
+		h.writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: codeMethod,
+			msg: fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)})
+	})
+	return r
+}
+
+// ServeHTTP answers one request. The default instance listing (GET
+// /v1/services/{service}/instances with no query and no event-stream
+// Accept) is served before mux: it is the hot path, and routing it through
+// mux costs more than the rest of the lookup (see docs/http-api.md).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.noFastPath && r.Method == http.MethodGet && r.URL.RawQuery == "" {
+		if name, ok := fastLookupName(r.URL.Path); ok && !wantsEventStream(r) && h.fastLookup(w, name) {
+			return
+		}
+	}
+	h.router.ServeHTTP(w, r)
+}
+
+// fastLookupName extracts {service} from /v1/services/{service}/instances.
+func fastLookupName(path string) (string, bool) {
+	const prefix, suffix = "/v1/services/", "/instances"
+	if len(path) <= len(prefix)+len(suffix) || !strings.HasPrefix(path, prefix) || !strings.HasSuffix(path, suffix) {
+		return "", false
+	}
+	name := path[len(prefix) : len(path)-len(suffix)]
+	if strings.IndexByte(name, '/') >= 0 {
+		return "", false
+	}
+	return name, true
+}
+
+// Close ends every SSE stream and blocking query (blocking queries answer
+// with their current state, streams end cleanly), fails heartbeats waiting in
+// the coalescer with 503, stops the background goroutines and waits for all
+// of them. Call it before http.Server.Shutdown, which does not end streams.
+func (h *Handler) Close() {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.closed = true
+	close(h.closing)
+	h.mu.Unlock()
+	h.cancel()
+	h.coal.close()
+	h.members.close()
+	h.streams.Wait()
+	if h.ownClient {
+		h.client.CloseIdleConnections()
+	}
+}
+
+// NewServer returns an http.Server for h on addr with only ReadHeaderTimeout
+// and IdleTimeout set: blocking queries and SSE streams live for minutes, so
+// each request sets its own write deadline instead of a server-wide one.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// slogPromLogger adapts slog to promhttp's error logger.
+type slogPromLogger struct{ log *slog.Logger }
+
+func (l slogPromLogger) Println(v ...any) {
+	l.log.Error("serve metrics", "err", fmt.Sprint(v...))
+}
