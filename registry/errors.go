@@ -42,3 +42,8 @@ func (e *ValidationError) Error() string {
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
+
+// ErrCorrupt: a command or snapshot is truncated, malformed or fails its
+// checksum. Like ErrUnknownVersion, Apply leaves the state unchanged and the
+// replication layer must stop applying rather than skip the entry.
+var ErrCorrupt = errors.New("corrupt command or snapshot")

@@ -1,0 +1,458 @@
+package registry
+
+import (
+	"container/heap"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rosterhq/roster/api"
+)
+
+// Catalog is the state machine. Apply is called by one goroutine (the
+// replication layer) in log order; the read methods are safe from any
+// goroutine at any time and never block on Apply for long.
+//
+// Service views live in a sync.Map, so Service and WatchService never take
+// the catalog lock; Instance, Tombstoned, Snapshot, ForEachLeased and the
+// first Services call after a change take it for reading.
+type Catalog struct {
+	// mu is held for writing by Apply and Restore, for reading by lookups
+	// of the state below.
+	mu sync.RWMutex
+	// services holds every service ever seen, also those whose last
+	// instance went: their empty views are the service-index table.
+	services  map[string]*ServiceView
+	byID      map[string]string // instance id -> service name
+	tombs     map[string]int64  // instance id -> deregistration time
+	tombQ     tombHeap          // tombstones by time, for deterministic expiry
+	listIndex uint64            // index of the last change to the service list
+	pend      map[string]*pending
+
+	index atomic.Uint64
+	views sync.Map // service name -> *ServiceView, read without locks
+	list  atomic.Pointer[ServicesView]
+	// listMu makes one reader build the service list after a change while
+	// the others wait for it.
+	listMu sync.Mutex
+	watch  watchers
+}
+
+// pending collects one Apply's changes to one service; publish merges them
+// into a new view once, however many instances the Apply touched.
+type pending struct {
+	up map[string]Instance
+	rm map[string]bool
+}
+
+// New returns an empty catalog.
+func New() *Catalog {
+	return &Catalog{
+		services: make(map[string]*ServiceView),
+		byID:     make(map[string]string),
+		tombs:    make(map[string]int64),
+		pend:     make(map[string]*pending),
+	}
+}
+
+// Apply applies one encoded command at the given log index and returns its
+// result. It is deterministic: the same commands at the same indexes give the
+// same state on every server.
+//
+// A command of an unknown version or type, or a corrupt one, changes nothing
+// (not even Index) and its Result.Err wraps ErrUnknownVersion or ErrCorrupt:
+// the caller must stop applying rather than skip it. Refused commands
+// (validation errors, conflicts) still move Index.
+func (c *Catalog) Apply(index uint64, data []byte) *Result {
+	res := &Result{Index: index}
+	cmd, err := decodeCommand(data, false)
+	if err != nil {
+		res.Err = fmt.Errorf("apply log entry %d: %w", index, err)
+		return res
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd.typ == cmdBatch {
+		res.Errs = make([]error, len(cmd.sub))
+		res.Sub = make([]Result, len(cmd.sub))
+		for i := range cmd.sub {
+			sub := &res.Sub[i]
+			sub.Index = index
+			c.apply(index, &cmd.sub[i], sub)
+			res.Errs[i] = sub.Err
+			res.Changed = append(res.Changed, sub.Changed...)
+		}
+	} else {
+		c.apply(index, &cmd, res)
+	}
+	c.publish(index)
+	return res
+}
+
+func (c *Catalog) apply(index uint64, cmd *command, res *Result) {
+	c.expireTombstones(cmd.now)
+	switch cmd.typ {
+	case cmdRegister:
+		c.register(index, cmd.now, cmd.inst, res)
+	case cmdDeregister:
+		c.deregister(cmd.service, cmd.id, cmd.now, res)
+	case cmdStatus:
+		c.setStatus(index, cmd.updates, cmd.now, res)
+	case cmdReap:
+		c.reap(cmd.ids, res)
+	}
+}
+
+func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) {
+	if err := Validate(&inst, DevMinDeregisterAfter); err != nil {
+		res.Err = fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
+		return
+	}
+	if svc, ok := c.byID[inst.ID]; ok && svc != inst.Service {
+		res.Err = fmt.Errorf("register %s/%s: held by service %s: %w", inst.Service, inst.ID, svc, ErrConflict)
+		return
+	}
+	old, exists := c.get(inst.Service, inst.ID)
+	inst.CriticalSince = 0
+	if inst.Status == api.StatusCritical {
+		inst.CriticalSince = now
+		if exists && old.Status == api.StatusCritical {
+			inst.CriticalSince = old.CriticalSince
+		}
+	}
+	if exists {
+		inst.CreateIndex = old.CreateIndex
+		if sameData(&old, &inst) {
+			res.Instance = old
+			return
+		}
+	} else {
+		inst.CreateIndex = index
+		c.byID[inst.ID] = inst.Service
+		delete(c.tombs, inst.ID)
+	}
+	inst.ModifyIndex = index
+	c.put(inst)
+	res.Instance = inst
+	res.Changed = append(res.Changed, Change{Kind: ChangeUpsert, Instance: inst})
+}
+
+func (c *Catalog) deregister(service, id string, now int64, res *Result) {
+	service = lower(service)
+	svc, ok := c.byID[id]
+	if !ok {
+		return
+	}
+	if service != "" && svc != service {
+		res.Err = fmt.Errorf("deregister %s/%s: held by service %s: %w", service, id, svc, ErrConflict)
+		return
+	}
+	old, _ := c.get(svc, id)
+	c.remove(svc, id)
+	c.tombs[id] = now
+	heap.Push(&c.tombQ, tomb{id: id, at: now})
+	res.Changed = append(res.Changed, Change{Kind: ChangeRemove, Instance: old})
+}
+
+func (c *Catalog) setStatus(index uint64, updates []StatusUpdate, now int64, res *Result) {
+	for i := range updates {
+		if s := updates[i].Status; s != "" && !s.Valid() {
+			res.Err = fmt.Errorf("status of %s: %w", updates[i].ID,
+				invalid("status", "must be passing, warning or critical, got %q", s))
+			return
+		}
+	}
+	for i := range updates {
+		u := &updates[i]
+		svc, ok := c.byID[u.ID]
+		if !ok {
+			continue // expired or deregistered meanwhile: ignored
+		}
+		old, _ := c.get(svc, u.ID)
+		next := old
+		next.Status = u.Status
+		if next.Status == "" {
+			next.Status = api.StatusPassing
+		}
+		if !u.KeepOutput {
+			next.Output = strings.ToValidUTF8(truncateUTF8(u.Output, MaxOutput), "\uFFFD")
+		}
+		switch {
+		case next.Status != api.StatusCritical:
+			next.CriticalSince = 0
+		case old.Status != api.StatusCritical:
+			next.CriticalSince = now
+		}
+		if sameData(&old, &next) {
+			continue
+		}
+		next.ModifyIndex = index
+		c.put(next)
+		res.Changed = append(res.Changed, Change{Kind: ChangeUpsert, Instance: next})
+	}
+}
+
+// reap removes the instances that are still critical: the leader decided on
+// state that may have changed since (a heartbeat turned one passing).
+func (c *Catalog) reap(ids []string, res *Result) {
+	for _, id := range ids {
+		svc, ok := c.byID[id]
+		if !ok {
+			continue
+		}
+		old, _ := c.get(svc, id)
+		if old.Status != api.StatusCritical {
+			continue
+		}
+		c.remove(svc, id)
+		res.Changed = append(res.Changed, Change{Kind: ChangeRemove, Instance: old})
+	}
+}
+
+// get finds an instance as the current Apply sees it.
+func (c *Catalog) get(svc, id string) (Instance, bool) {
+	if p := c.pend[svc]; p != nil {
+		if in, ok := p.up[id]; ok {
+			return in, true
+		}
+		if p.rm[id] {
+			return Instance{}, false
+		}
+	}
+	v := c.services[svc]
+	if i, ok := v.lookup(id); ok {
+		return v.Instances[i], true
+	}
+	return Instance{}, false
+}
+
+func (c *Catalog) pending(svc string) *pending {
+	p := c.pend[svc]
+	if p == nil {
+		p = &pending{up: make(map[string]Instance), rm: make(map[string]bool)}
+		c.pend[svc] = p
+	}
+	return p
+}
+
+func (c *Catalog) put(inst Instance) {
+	p := c.pending(inst.Service)
+	p.up[inst.ID] = inst
+	delete(p.rm, inst.ID)
+}
+
+func (c *Catalog) remove(svc, id string) {
+	p := c.pending(svc)
+	delete(p.up, id)
+	p.rm[id] = true
+	delete(c.byID, id)
+}
+
+// publish rebuilds the view of every service the Apply changed (each in
+// O(its instances)), moves the indexes and wakes the watchers of what
+// changed. Views are stored before the index so that a reader that loads
+// the index first and then misses a view never answers a stale empty list
+// at a new index.
+func (c *Catalog) publish(index uint64) {
+	var changed []string
+	listChanged := false
+	for name, p := range c.pend {
+		old := c.services[name]
+		v := newServiceView(name, index, merge(old, p))
+		c.services[name] = v
+		c.views.Store(name, v)
+		changed = append(changed, name)
+		wasListed := old != nil && len(old.Instances) > 0
+		isListed := len(v.Instances) > 0
+		if wasListed != isListed || isListed && !sameSummary(&old.summary, &v.summary) {
+			listChanged = true
+		}
+	}
+	clear(c.pend)
+	if listChanged {
+		c.listIndex = index
+		c.list.Store(nil)
+	}
+	c.index.Store(index)
+	if len(changed) > 0 {
+		c.watch.fire(changed, listChanged)
+	}
+}
+
+// merge applies pending changes to a sorted view: O(n + k log k) for n
+// instances and k changes.
+func merge(old *ServiceView, p *pending) []Instance {
+	var base []Instance
+	if old != nil {
+		base = old.Instances
+	}
+	ids := make([]string, 0, len(p.up))
+	for id := range p.up {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]Instance, 0, len(base)+len(ids))
+	i, j := 0, 0
+	for i < len(base) || j < len(ids) {
+		switch {
+		case j == len(ids) || i < len(base) && base[i].ID < ids[j]:
+			if !p.rm[base[i].ID] {
+				out = append(out, base[i])
+			}
+			i++
+		case i == len(base) || ids[j] < base[i].ID:
+			out = append(out, p.up[ids[j]])
+			j++
+		default: // replaced
+			out = append(out, p.up[ids[j]])
+			i++
+			j++
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Index is the last applied log index.
+func (c *Catalog) Index() uint64 { return c.index.Load() }
+
+// Service returns the view of one service; never nil. The name is matched
+// case-insensitively. An unknown service gives an empty view whose index is
+// the service-index table's entry for it or, if it never existed, the
+// catalog's index.
+func (c *Catalog) Service(name string) *ServiceView {
+	name = lower(name)
+	idx := c.index.Load() // before the lookup: see publish
+	if v, ok := c.views.Load(name); ok {
+		return v.(*ServiceView)
+	}
+	return newServiceView(name, idx, nil)
+}
+
+// Services returns the view of the service list (services with at least
+// one instance); never nil. Its index is that of the last change to the
+// list: a service appearing or going, or a change of its counts or tags.
+// The view is built on the first call after a change, in O(services).
+func (c *Catalog) Services() *ServicesView {
+	if v := c.list.Load(); v != nil {
+		return v
+	}
+	c.listMu.Lock()
+	defer c.listMu.Unlock()
+	if v := c.list.Load(); v != nil {
+		return v
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v := &ServicesView{Index: c.listIndex, Services: make([]api.ServiceSummary, 0, len(c.services))}
+	for _, sv := range c.services {
+		if len(sv.Instances) > 0 {
+			v.Services = append(v.Services, sv.summary)
+		}
+	}
+	slices.SortFunc(v.Services, func(a, b api.ServiceSummary) int { return cmpString(a.Name, b.Name) })
+	// Stored under the read lock: an Apply that invalidates the list
+	// cannot run between building and storing.
+	c.list.Store(v)
+	return v
+}
+
+// Instance returns one instance by id (ids are unique across the catalog).
+func (c *Catalog) Instance(id string) (Instance, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	svc, ok := c.byID[id]
+	if !ok {
+		return Instance{}, false
+	}
+	v := c.services[svc]
+	if i, ok := v.lookup(id); ok {
+		return v.Instances[i], true
+	}
+	return Instance{}, false
+}
+
+// Tombstoned reports whether id was deregistered at or after the given
+// leader wall-clock time (unix nanoseconds): used to answer 410 to
+// heartbeats within the tombstone period. Tombstones are dropped by the
+// first command applied more than TombstonePeriod after them.
+func (c *Catalog) Tombstoned(id string, since int64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	at, ok := c.tombs[id]
+	return ok && at >= since
+}
+
+// WatchService returns a channel closed at the next change to the service
+// (its index moves). Take the channel before reading the view to miss nothing.
+func (c *Catalog) WatchService(name string) <-chan struct{} {
+	return c.watch.service(lower(name))
+}
+
+// WatchServices returns a channel closed at the next change to the service
+// list (a service appears or goes, or counts by status or tags change).
+func (c *Catalog) WatchServices() <-chan struct{} {
+	return c.watch.services()
+}
+
+// ForEachLeased calls fn for every instance that holds a lease (TTL > 0)
+// and every critical instance with DeregisterAfter > 0; used to re-arm the
+// lease table when a server becomes leader. fn runs under the catalog's read
+// lock: it must not call Apply or Restore.
+func (c *Catalog) ForEachLeased(fn func(Instance)) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, v := range c.services {
+		for i := range v.Instances {
+			if leased(&v.Instances[i]) {
+				fn(v.Instances[i])
+			}
+		}
+	}
+}
+
+// leased reports whether the lease table tracks the instance.
+func leased(in *Instance) bool {
+	return in.TTL > 0 || in.Status == api.StatusCritical && in.DeregisterAfter > 0
+}
+
+// expireTombstones drops the tombstones more than TombstonePeriod older
+// than the command's time. Which ones go depends only on the commands, so
+// every server drops the same.
+func (c *Catalog) expireTombstones(now int64) {
+	for len(c.tombQ) > 0 && now-c.tombQ[0].at > int64(TombstonePeriod) {
+		t := heap.Pop(&c.tombQ).(tomb)
+		if at, ok := c.tombs[t.id]; ok && at == t.at {
+			delete(c.tombs, t.id)
+		}
+	}
+}
+
+type tomb struct {
+	id string
+	at int64
+}
+
+// tombHeap is a min-heap of tombstones by time; entries whose id was
+// registered or deregistered again since are skipped when popped.
+type tombHeap []tomb
+
+func (h tombHeap) Len() int { return len(h) }
+func (h tombHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].id < h[j].id
+}
+func (h tombHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *tombHeap) Push(x any)   { *h = append(*h, x.(tomb)) }
+func (h *tombHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}

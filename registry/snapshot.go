@@ -1,0 +1,344 @@
+package registry
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"slices"
+)
+
+// SnapshotVersion is the snapshot format this build writes and the newest it
+// reads.
+//
+// Format, version 1: the magic "RSNP" and the version byte, then records,
+// each a uvarint length and a payload in the command encoding:
+//
+//	header:   index, service-list index, service count, tombstone count
+//	service:  name, index, instance count; then one record per instance
+//	          (the registration fields, then critical_since, create_index,
+//	          modify_index), in id order
+//	tombstone: id, time
+//
+// then the CRC-32C (Castagnoli) of every byte before it, big-endian.
+// Services are in name order and tombstones in id order, so the same state
+// always gives the same bytes. Services without instances are kept: they
+// are the service-index table.
+const SnapshotVersion = 1
+
+var snapshotMagic = []byte("RSNP")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// maxSnapshotRecord bounds one record (an instance is at most about 70 KiB
+// with every limit reached), so a corrupt length never allocates much.
+const maxSnapshotRecord = 1 << 20
+
+// Snapshot is a point-in-time copy of the catalog. It shares the catalog's
+// immutable service views, so taking one costs O(services + tombstones).
+type Snapshot struct {
+	index     uint64
+	listIndex uint64
+	views     []*ServiceView
+	tombs     []tomb
+}
+
+// Snapshot captures the state for persistence; cheap to take, safe to
+// persist concurrently with later Applies.
+func (c *Catalog) Snapshot() *Snapshot {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := &Snapshot{
+		index:     c.index.Load(),
+		listIndex: c.listIndex,
+		views:     make([]*ServiceView, 0, len(c.services)),
+		tombs:     make([]tomb, 0, len(c.tombs)),
+	}
+	for _, v := range c.services {
+		s.views = append(s.views, v)
+	}
+	for id, at := range c.tombs {
+		s.tombs = append(s.tombs, tomb{id: id, at: at})
+	}
+	slices.SortFunc(s.views, func(a, b *ServiceView) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(s.tombs, func(a, b tomb) int { return cmpString(a.id, b.id) })
+	return s
+}
+
+// Index is the log index the snapshot reflects.
+func (s *Snapshot) Index() uint64 { return s.index }
+
+// WriteTo persists the snapshot in the versioned snapshot format.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	sw := snapWriter{bw: bufio.NewWriterSize(cw, 64<<10), crc: crc32.New(castagnoli)}
+	sw.raw(append(slices.Clip(snapshotMagic), SnapshotVersion))
+
+	b := binary.AppendUvarint(nil, s.index)
+	b = binary.AppendUvarint(b, s.listIndex)
+	b = binary.AppendUvarint(b, uint64(len(s.views)))
+	b = binary.AppendUvarint(b, uint64(len(s.tombs)))
+	sw.record(b)
+	for _, v := range s.views {
+		b = appendString(b[:0], v.Name)
+		b = binary.AppendUvarint(b, v.Index)
+		b = binary.AppendUvarint(b, uint64(len(v.Instances)))
+		sw.record(b)
+		for i := range v.Instances {
+			in := &v.Instances[i]
+			b = appendRegistration(b[:0], in)
+			b = binary.AppendVarint(b, in.CriticalSince)
+			b = binary.AppendUvarint(b, in.CreateIndex)
+			b = binary.AppendUvarint(b, in.ModifyIndex)
+			sw.record(b)
+		}
+	}
+	for _, t := range s.tombs {
+		b = appendString(b[:0], t.id)
+		b = binary.AppendVarint(b, t.at)
+		sw.record(b)
+	}
+	if sw.err == nil {
+		_, sw.err = sw.bw.Write(binary.BigEndian.AppendUint32(nil, sw.crc.Sum32()))
+	}
+	if sw.err == nil {
+		sw.err = sw.bw.Flush()
+	}
+	if sw.err != nil {
+		return cw.n, fmt.Errorf("write snapshot: %w", sw.err)
+	}
+	return cw.n, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type snapWriter struct {
+	bw  *bufio.Writer
+	crc hash.Hash32
+	hdr []byte
+	err error
+}
+
+func (s *snapWriter) raw(p []byte) {
+	if s.err != nil {
+		return
+	}
+	s.crc.Write(p)
+	_, s.err = s.bw.Write(p)
+}
+
+func (s *snapWriter) record(p []byte) {
+	s.hdr = binary.AppendUvarint(s.hdr[:0], uint64(len(p)))
+	s.raw(s.hdr)
+	s.raw(p)
+}
+
+// snapReader reads records and checks the checksum at the end.
+type snapReader struct {
+	br  *bufio.Reader
+	crc hash.Hash32
+	hdr []byte
+	buf []byte
+}
+
+func (s *snapReader) record() (*decoder, error) {
+	n, err := binary.ReadUvarint(s.br)
+	if err != nil {
+		return nil, fmt.Errorf("record length: %w", corrupt(err))
+	}
+	if n > maxSnapshotRecord {
+		return nil, fmt.Errorf("record of %d bytes: %w", n, ErrCorrupt)
+	}
+	if cap(s.buf) < int(n) {
+		s.buf = make([]byte, n)
+	}
+	s.buf = s.buf[:n]
+	if _, err := io.ReadFull(s.br, s.buf); err != nil {
+		return nil, fmt.Errorf("record: %w", corrupt(err))
+	}
+	s.hdr = binary.AppendUvarint(s.hdr[:0], n)
+	s.crc.Write(s.hdr)
+	s.crc.Write(s.buf)
+	return &decoder{b: s.buf}, nil
+}
+
+// corrupt turns a short read into ErrCorrupt and keeps other read errors.
+func corrupt(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrCorrupt
+	}
+	return err
+}
+
+func done(d *decoder, what string) error {
+	if d.err == nil && len(d.b) != 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return fmt.Errorf("%s: %v: %w", what, d.err, ErrCorrupt)
+	}
+	return nil
+}
+
+// snapState is a decoded snapshot, ready to replace the catalog's state.
+type snapState struct {
+	index     uint64
+	listIndex uint64
+	services  map[string]*ServiceView
+	byID      map[string]string
+	tombs     map[string]int64
+}
+
+// readSnapshot decodes and verifies a whole snapshot.
+func readSnapshot(r io.Reader) (*snapState, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head := make([]byte, len(snapshotMagic)+1)
+	if _, err := io.ReadFull(br, head); err != nil {
+		return nil, fmt.Errorf("snapshot header: %w", corrupt(err))
+	}
+	if !bytes.Equal(head[:len(snapshotMagic)], snapshotMagic) {
+		return nil, fmt.Errorf("not a roster snapshot: %w", ErrCorrupt)
+	}
+	if v := head[len(snapshotMagic)]; v != SnapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d (this server knows %d): %w", v, SnapshotVersion, ErrUnknownVersion)
+	}
+	sr := &snapReader{br: br, crc: crc32.New(castagnoli)}
+	sr.crc.Write(head)
+
+	d, err := sr.record()
+	if err != nil {
+		return nil, err
+	}
+	st := &snapState{index: d.uvarint(), listIndex: d.uvarint()}
+	nsvc, ntomb := d.uvarint(), d.uvarint()
+	if err := done(d, "snapshot header"); err != nil {
+		return nil, err
+	}
+	st.services = make(map[string]*ServiceView, min(nsvc, 1<<16))
+	st.byID = make(map[string]string)
+	st.tombs = make(map[string]int64, min(ntomb, 1<<16))
+	for range nsvc {
+		d, err := sr.record()
+		if err != nil {
+			return nil, err
+		}
+		name, index, n := d.str(), d.uvarint(), d.uvarint()
+		if err := done(d, "service record"); err != nil {
+			return nil, err
+		}
+		if _, dup := st.services[name]; dup || ValidateServiceName(name) != nil || lower(name) != name {
+			return nil, fmt.Errorf("service %q: bad or repeated name: %w", name, ErrCorrupt)
+		}
+		var insts []Instance
+		if n > 0 {
+			insts = make([]Instance, 0, min(n, 1<<16))
+		}
+		for range n {
+			d, err := sr.record()
+			if err != nil {
+				return nil, err
+			}
+			var in Instance
+			d.registration(&in)
+			in.CriticalSince = d.varint()
+			in.CreateIndex = d.uvarint()
+			in.ModifyIndex = d.uvarint()
+			if err := done(d, "instance record"); err != nil {
+				return nil, err
+			}
+			if in.Service != name {
+				return nil, fmt.Errorf("instance %s of service %s filed under %s: %w", in.ID, in.Service, name, ErrCorrupt)
+			}
+			if len(insts) > 0 && insts[len(insts)-1].ID >= in.ID {
+				return nil, fmt.Errorf("service %s: instances out of order at %s: %w", name, in.ID, ErrCorrupt)
+			}
+			if _, dup := st.byID[in.ID]; dup {
+				return nil, fmt.Errorf("instance %s in two services: %w", in.ID, ErrCorrupt)
+			}
+			st.byID[in.ID] = name
+			insts = append(insts, in)
+		}
+		st.services[name] = newServiceView(name, index, insts)
+	}
+	for range ntomb {
+		d, err := sr.record()
+		if err != nil {
+			return nil, err
+		}
+		id, at := d.str(), d.varint()
+		if err := done(d, "tombstone record"); err != nil {
+			return nil, err
+		}
+		st.tombs[id] = at
+	}
+	sum := make([]byte, 4)
+	if _, err := io.ReadFull(br, sum); err != nil {
+		return nil, fmt.Errorf("snapshot checksum: %w", corrupt(err))
+	}
+	if got, want := binary.BigEndian.Uint32(sum), sr.crc.Sum32(); got != want {
+		return nil, fmt.Errorf("snapshot checksum %08x, computed %08x: %w", got, want, ErrCorrupt)
+	}
+	return st, nil
+}
+
+// Restore replaces the whole state with a persisted snapshot taken at
+// snapshotIndex. Every service index (and the service-index table) rises to
+// at least snapshotIndex so that watchers never go backwards; every watcher
+// is woken. The snapshot is read and verified completely before anything is
+// replaced: on error the catalog is unchanged. A snapshot of an unknown
+// version gives an error wrapping ErrUnknownVersion; a damaged one
+// ErrCorrupt.
+func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
+	st, err := readSnapshot(r)
+	if err != nil {
+		return fmt.Errorf("restore snapshot at index %d: %w", snapshotIndex, err)
+	}
+	st.index = max(st.index, snapshotIndex)
+	st.listIndex = max(st.listIndex, snapshotIndex)
+	for name, v := range st.services {
+		if v.Index < snapshotIndex {
+			st.services[name] = newServiceView(name, snapshotIndex, v.Instances)
+		}
+	}
+	tombQ := make(tombHeap, 0, len(st.tombs))
+	for id, at := range st.tombs {
+		tombQ = append(tombQ, tomb{id: id, at: at})
+	}
+	heap.Init(&tombQ)
+
+	c.mu.Lock()
+	old := c.services
+	c.services = st.services
+	c.byID = st.byID
+	c.tombs = st.tombs
+	c.tombQ = tombQ
+	c.listIndex = st.listIndex
+	clear(c.pend)
+	c.index.Store(st.index)
+	for name, v := range st.services {
+		c.views.Store(name, v)
+	}
+	for name := range old {
+		if _, ok := st.services[name]; !ok {
+			c.views.Delete(name)
+		}
+	}
+	c.list.Store(nil)
+	c.mu.Unlock()
+	c.watch.fireAll()
+	return nil
+}
