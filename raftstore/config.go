@@ -1,0 +1,173 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rosterhq/roster/registry"
+)
+
+// Defaults of design.md ("Raft settings", "Cluster").
+const (
+	DefaultRaftAddr          = "127.0.0.1:8300"
+	DefaultGossipAddr        = "127.0.0.1:8301"
+	DefaultSnapshotThreshold = 16384
+	DefaultSnapshotInterval  = 10 * time.Second
+	DefaultTrailingLogs      = 10240
+	DefaultReconcileInterval = time.Second
+	// DefaultDeadServerGrace is how long a failed (not gracefully left)
+	// server stays in the Raft configuration before the leader removes it,
+	// and then only while the remaining voters keep a quorum. A server that
+	// comes back later is added again automatically.
+	DefaultDeadServerGrace = time.Minute
+	// DefaultServerStabilization is how long a new server must stay alive as
+	// a non-voter before the leader promotes it to voter, so that it has
+	// caught up with the log and does not weaken the quorum while it does.
+	DefaultServerStabilization = 5 * time.Second
+)
+
+// Config configures a Store. Zero values take the defaults of design.md;
+// cmd/roster fills it from flags and environment.
+type Config struct {
+	// NodeName is the gossip name, unique in the cluster; the host name by default.
+	NodeName string
+	// DataDir holds the bolt log/stable store (raft.db), the file snapshots
+	// (snapshots/), the Raft server id (node-id) and the cluster id
+	// (cluster-id). Required unless Dev.
+	DataDir string
+	// Dev keeps the Raft log, stable store and snapshots in memory and
+	// bootstraps a single-server cluster at once; DataDir is not used.
+	Dev bool
+	// RaftAddr is the Raft bind address, e.g. 127.0.0.1:8300; port 0 binds
+	// any free port (see Store.RaftAddr).
+	RaftAddr string
+	// GossipAddr is the memberlist bind address (TCP and UDP); port 0 binds
+	// any free port (see Store.GossipAddr).
+	GossipAddr string
+	// AdvertiseAddr is the IP advertised for Raft and gossip (NAT,
+	// containers); the bind IP by default.
+	AdvertiseAddr string
+	// HTTPAddr is advertised in gossip so that followers forward to the
+	// leader's HTTP front end.
+	HTTPAddr string
+	// DNSAddr is advertised in gossip.
+	DNSAddr string
+	// Join lists gossip addresses of any existing members. Joining is
+	// retried in the background until one answers.
+	Join []string
+	// BootstrapExpect waits until this many servers with empty state see
+	// each other through gossip, then they bootstrap together.
+	BootstrapExpect int
+	// RaftMultiplier scales the Raft timeouts (default 1).
+	RaftMultiplier int
+	// LeaveOnTerminate makes Close leave the Raft configuration.
+	LeaveOnTerminate bool
+	// MinDeregister is the lowest deregister_after a registration may ask
+	// for (1m; 1s in Dev).
+	MinDeregister time.Duration
+	// SnapshotThreshold is the number of log entries that triggers a snapshot.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often Raft checks the threshold (jittered).
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many log entries a snapshot keeps behind it.
+	TrailingLogs uint64
+	// ReconcileInterval is the period of the leader's membership
+	// reconciliation (gossip against the Raft configuration); gossip events
+	// also trigger it at once.
+	ReconcileInterval time.Duration
+	// DeadServerGrace: see DefaultDeadServerGrace.
+	DeadServerGrace time.Duration
+	// Lease tunes the lease table.
+	Lease registry.LeaseConfig
+	// Logger receives the store's, Raft's and memberlist's logs.
+	Logger *slog.Logger
+	// Metrics, when set, receives the roster_* collectors.
+	Metrics prometheus.Registerer
+	// Version is this server's version, advertised in gossip.
+	Version string
+
+	// Unexported knobs for tests.
+	serverStabilization time.Duration
+	gossipTuning        func(*memberlist.Config)
+	// noCoalesce sends every write as its own log entry (for comparisons).
+	noCoalesce bool
+}
+
+func (c *Config) setDefaults() error {
+	if c.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		c.NodeName = h
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = DefaultRaftAddr
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = DefaultGossipAddr
+	}
+	if c.RaftMultiplier <= 0 {
+		c.RaftMultiplier = 1
+	}
+	if c.MinDeregister <= 0 {
+		c.MinDeregister = time.Minute
+		if c.Dev {
+			c.MinDeregister = time.Second
+		}
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.DeadServerGrace <= 0 {
+		c.DeadServerGrace = DefaultDeadServerGrace
+	}
+	if c.serverStabilization <= 0 {
+		c.serverStabilization = DefaultServerStabilization
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c.validate()
+}
+
+func (c *Config) validate() error {
+	if !c.Dev && c.DataDir == "" {
+		return errors.New("config: a data dir is required outside dev mode")
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("config: bootstrap-expect %d is negative", c.BootstrapExpect)
+	}
+	for name, addr := range map[string]string{"raft-addr": c.RaftAddr, "gossip-addr": c.GossipAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("config: %s %q: %w", name, addr, err)
+		}
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		return fmt.Errorf("config: advertise-addr %q is not an IP address", c.AdvertiseAddr)
+	}
+	return nil
+}
+
+func (c *Config) scaled(d time.Duration) time.Duration {
+	return d * time.Duration(c.RaftMultiplier)
+}

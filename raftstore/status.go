@@ -1,0 +1,131 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Readiness thresholds (design.md, "Readiness").
+const (
+	readyMaxLastContact = 2 * time.Second
+	readyMaxLag         = 250
+)
+
+// Leader describes the known leader, with its HTTP address from gossip.
+func (s *Store) Leader() api.Leader {
+	addr, id := s.raft.LeaderWithID()
+	l := api.Leader{ID: string(id), RaftAddr: string(addr), Known: id != ""}
+	if l.Known {
+		if m, ok := s.gossip.byID(l.ID); ok {
+			l.HTTPAddr = m.Meta.HTTP
+		}
+	}
+	l.LastContact = s.lastContactString()
+	return l
+}
+
+func (s *Store) lastContactString() string {
+	if s.raft.State() != raft.Leader && s.raft.LastContact().IsZero() {
+		return "never"
+	}
+	return s.lastContact().Round(time.Millisecond).String()
+}
+
+// Members lists the gossip members (alive, suspect, dead or left) with their
+// Raft roles, sorted by name.
+func (s *Store) Members() []api.Member {
+	roles := map[string]string{}
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			if srv.Suffrage == raft.Voter {
+				roles[string(srv.ID)] = "follower"
+			} else {
+				roles[string(srv.ID)] = "nonvoter"
+			}
+		}
+	}
+	if _, id := s.raft.LeaderWithID(); id != "" {
+		roles[string(id)] = "leader"
+	}
+	ms := s.gossip.snapshot(s.ml)
+	out := make([]api.Member, 0, len(ms))
+	for _, m := range ms {
+		role := roles[m.Meta.ID]
+		if role == "" {
+			role = "none"
+		}
+		out = append(out, api.Member{
+			Name: m.Name, ID: m.Meta.ID, GossipAddr: m.Addr, HTTPAddr: m.Meta.HTTP, DNSAddr: m.Meta.DNS,
+			RaftAddr: m.Meta.Raft, State: stateName(m.State), RaftRole: role, Version: m.Meta.Version,
+		})
+	}
+	return out
+}
+
+// Raft describes the Raft configuration and this server's progress.
+func (s *Store) Raft() api.RaftInfo {
+	_, leaderID := s.raft.LeaderWithID()
+	info := api.RaftInfo{
+		Index:        s.raft.LastIndex(),
+		State:        strings.ToLower(s.raft.State().String()),
+		Term:         s.raft.CurrentTerm(),
+		CommitIndex:  s.raft.CommitIndex(),
+		AppliedIndex: s.applied.load(),
+		LastContact:  s.lastContactString(),
+	}
+	if f := s.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			info.Servers = append(info.Servers, api.RaftServer{
+				ID: string(srv.ID), Address: string(srv.Address),
+				Suffrage: strings.ToLower(srv.Suffrage.String()), Leader: srv.ID == leaderID,
+			})
+		}
+	}
+	return info
+}
+
+// Leases reports the lease table; Leader says whether this server leads.
+func (s *Store) Leases() api.LeaseState {
+	st := s.lessor.State()
+	st.Leader = s.IsLeader()
+	return st
+}
+
+// errNotReady wraps why this server cannot serve.
+var errNotReady = errors.New("not ready")
+
+// Ready returns nil when this server can serve: a leader is known, the
+// leader was heard from within 2s (always on the leader), the catalog is
+// within 250 entries of the commit index, and applying has not stopped at
+// an unknown command version.
+func (s *Store) Ready() error {
+	if s.closing.Load() {
+		return fmt.Errorf("%w: shutting down", errNotReady)
+	}
+	if err := s.fsm.haltErr(); err != nil {
+		return fmt.Errorf("%w: %w", errNotReady, err)
+	}
+	if _, id := s.raft.LeaderWithID(); id == "" {
+		return fmt.Errorf("%w: %w", errNotReady, registry.ErrNoLeader)
+	}
+	if s.raft.State() != raft.Leader {
+		lc := s.raft.LastContact()
+		if lc.IsZero() || time.Since(lc) > readyMaxLastContact {
+			return fmt.Errorf("%w: last contact with the leader %s ago", errNotReady, s.lastContactString())
+		}
+	}
+	commit, applied := s.raft.CommitIndex(), s.applied.load()
+	if commit > applied+readyMaxLag {
+		if target, known := s.commandTarget(commit); !known || target > applied+readyMaxLag {
+			return fmt.Errorf("%w: applied index %d is %d behind the commit index %d", errNotReady, applied, commit-applied, commit)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package raftstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/rosterhq/roster/registry"
+)
+
+const (
+	// maxCommandsPerEntry caps the registrations and deregistrations
+	// coalesced into one log entry.
+	maxCommandsPerEntry = 256
+	// entriesInFlight is how many coalesced entries may be in Raft at once.
+	// While they are, new writes queue and are coalesced into the next
+	// entry; a lone write finds a free slot and goes at once.
+	entriesInFlight = 2
+)
+
+// writeReq is one registration or deregistration waiting for the batcher.
+type writeReq struct {
+	id       string // instance id: one entry never holds two writes for an id
+	data     []byte // the encoded command
+	register bool
+	inst     registry.Instance // the validated registration
+	start    time.Time
+	done     chan writeResp // buffered, 1
+}
+
+type writeResp struct {
+	inst  registry.Instance
+	index uint64
+	err   error
+}
+
+// inflight is one coalesced entry on its way through Raft.
+type inflight struct {
+	fut  raft.ApplyFuture
+	reqs []*writeReq
+}
+
+// Register validates and replicates a registration on the leader and
+// returns the stored instance and the index at which it was applied.
+// Concurrent writes are coalesced into one log entry.
+func (s *Store) Register(ctx context.Context, inst registry.Instance) (registry.Instance, uint64, error) {
+	if err := registry.Validate(&inst, s.cfg.MinDeregister); err != nil {
+		return registry.Instance{}, 0, fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
+	}
+	req := &writeReq{
+		id:       inst.ID,
+		data:     registry.EncodeRegister(inst, time.Now().UnixNano()),
+		register: true,
+		inst:     inst,
+	}
+	resp, err := s.submit(ctx, req)
+	if err != nil {
+		return registry.Instance{}, 0, fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
+	}
+	return resp.inst, resp.index, nil
+}
+
+// Deregister removes an instance on the leader (an unknown id succeeds)
+// and tombstones its id.
+func (s *Store) Deregister(ctx context.Context, service, id string) (uint64, error) {
+	service = strings.ToLower(service)
+	if err := registry.ValidateServiceName(service); err != nil {
+		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
+	}
+	if id == "" {
+		return 0, fmt.Errorf("deregister %s/: %w", service, &registry.ValidationError{Field: "id", Reason: "empty"})
+	}
+	req := &writeReq{id: id, data: registry.EncodeDeregister(service, id, time.Now().UnixNano())}
+	resp, err := s.submit(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
+	}
+	return resp.index, nil
+}
+
+func (s *Store) submit(ctx context.Context, req *writeReq) (writeResp, error) {
+	if err := s.leaderErr(); err != nil {
+		return writeResp{}, err
+	}
+	req.start = time.Now()
+	req.done = make(chan writeResp, 1)
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		return writeResp{}, ctx.Err()
+	case <-s.ctx.Done():
+		return writeResp{}, errClosed
+	}
+	select {
+	case r := <-req.done:
+		return r, r.err
+	case <-ctx.Done():
+		// The write may still be applied; the caller retries idempotently.
+		return writeResp{}, ctx.Err()
+	}
+}
+
+// errClosed: the store is shut down; callers see it as "no leader" (503).
+var errClosed = fmt.Errorf("%w: store closed", registry.ErrNoLeader)
+
+// leaderErr is nil on the leader, else ErrNotLeader (a leader is known: the
+// front end forwards) or ErrNoLeader.
+func (s *Store) leaderErr() error {
+	if s.closing.Load() {
+		return errClosed
+	}
+	if s.raft.State() == raft.Leader {
+		return nil
+	}
+	if addr, _ := s.raft.LeaderWithID(); addr != "" {
+		return registry.ErrNotLeader
+	}
+	return registry.ErrNoLeader
+}
+
+// mapRaftErr turns Raft's errors into the registry's sentinels.
+func (s *Store) mapRaftErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrNotVoter):
+		if e := s.leaderErr(); e != nil {
+			return fmt.Errorf("%w (%v)", e, err)
+		}
+		return fmt.Errorf("%w (%v)", registry.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("%w (%v)", registry.ErrNoLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return errClosed
+	}
+	return err
+}
+
+// applyEntry replicates one command on the leader and returns its index
+// once applied locally.
+func (s *Store) applyEntry(ctx context.Context, data []byte) (uint64, error) {
+	if err := s.leaderErr(); err != nil {
+		return 0, err
+	}
+	fut := s.raft.Apply(data, writeTimeout)
+	if err := s.waitFuture(ctx, fut); err != nil {
+		return 0, err
+	}
+	if res, ok := fut.Response().(*registry.Result); ok && res.Err != nil {
+		return fut.Index(), res.Err
+	}
+	return fut.Index(), nil
+}
+
+func (s *Store) waitFuture(ctx context.Context, fut raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	select {
+	case err := <-errc:
+		return s.mapRaftErr(err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runWrites is the batcher: it takes a write, waits for a free in-flight
+// slot (while it waits, more writes queue), then coalesces what is queued,
+// up to maxCommandsPerEntry, into one log entry.
+func (s *Store) runWrites(ctx context.Context) {
+	slots := make(chan struct{}, entriesInFlight)
+	pending := make(chan inflight, entriesInFlight)
+	completerDone := make(chan struct{})
+	go func() {
+		defer close(completerDone)
+		for in := range pending {
+			s.complete(in)
+			<-slots
+		}
+	}()
+	defer func() {
+		close(pending)
+		<-completerDone
+		// Fail what is still queued.
+		for {
+			select {
+			case r := <-s.writes:
+				r.done <- writeResp{err: errClosed}
+			default:
+				return
+			}
+		}
+	}()
+
+	var carry *writeReq
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-s.writes:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			first.done <- writeResp{err: errClosed}
+			return
+		}
+		batch := []*writeReq{first}
+		if !s.cfg.noCoalesce {
+			ids := map[string]struct{}{first.id: {}}
+		drain:
+			for len(batch) < maxCommandsPerEntry {
+				select {
+				case r := <-s.writes:
+					if _, dup := ids[r.id]; dup {
+						carry = r
+						break drain
+					}
+					ids[r.id] = struct{}{}
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+		}
+		data := batch[0].data
+		if len(batch) > 1 {
+			cmds := make([][]byte, len(batch))
+			for i, r := range batch {
+				cmds[i] = r.data
+			}
+			data = registry.EncodeBatch(cmds)
+		}
+		s.metrics.entryCommands.Observe(float64(len(batch)))
+		pending <- inflight{fut: s.raft.Apply(data, writeTimeout), reqs: batch}
+	}
+}
+
+// complete waits for one coalesced entry and answers its writes.
+func (s *Store) complete(in inflight) {
+	err := s.mapRaftErr(in.fut.Error())
+	var res *registry.Result
+	if err == nil {
+		res, _ = in.fut.Response().(*registry.Result)
+		if res == nil {
+			err = errors.New("raft returned no result for the entry")
+		} else if res.Err != nil && (len(in.reqs) == 1 || errors.Is(res.Err, registry.ErrUnknownVersion)) {
+			err = res.Err
+		}
+	}
+	now := time.Now()
+	for i, r := range in.reqs {
+		s.metrics.applyDuration.Observe(now.Sub(r.start).Seconds())
+		if err != nil {
+			r.done <- writeResp{err: err}
+			continue
+		}
+		resp := writeResp{index: in.fut.Index()}
+		if len(in.reqs) > 1 && i < len(res.Errs) && res.Errs[i] != nil {
+			resp.err = res.Errs[i]
+		} else if r.register {
+			resp.inst = s.storedInstance(res, r, len(in.reqs) == 1, resp.index)
+		}
+		r.done <- resp
+	}
+}
+
+// storedInstance finds the instance as stored by a registration: the
+// result's instance for a lone entry; in a coalesced entry, the change the
+// registration made or, when it changed nothing, the catalog's copy (which
+// a later entry may have changed since: then the newer state is returned).
+func (s *Store) storedInstance(res *registry.Result, r *writeReq, alone bool, index uint64) registry.Instance {
+	if alone {
+		return res.Instance
+	}
+	for i := len(res.Changed) - 1; i >= 0; i-- {
+		c := res.Changed[i]
+		if c.Kind == registry.ChangeUpsert && c.Instance.ID == r.id {
+			return c.Instance
+		}
+	}
+	if inst, ok := s.catalog.Instance(r.id); ok {
+		return inst
+	}
+	inst := r.inst
+	inst.ModifyIndex = index
+	if inst.CreateIndex == 0 {
+		inst.CreateIndex = index
+	}
+	return inst
+}
