@@ -310,14 +310,14 @@ func TestUnknownVersionChangesNothing(t *testing.T) {
 		cmd  []byte
 		want error
 	}{
-		"future version":      {future, ErrUnknownVersion},
-		"unknown type":        {unknownType, ErrUnknownVersion},
-		"in a batch":          {EncodeBatch([][]byte{EncodeRegister(inst("web", "w3"), t0), future}), ErrUnknownVersion},
-		"empty":               {nil, ErrCorrupt},
-		"truncated":           {EncodeRegister(inst("web", "w2"), t0)[:10], ErrCorrupt},
-		"trailing bytes":      {append(EncodeReap([]string{"w1"}, t0), 0), ErrCorrupt},
-		"nested batch":        {EncodeBatch([][]byte{EncodeBatch(nil)}), ErrCorrupt},
-		"huge count":          {[]byte{CommandVersion, cmdReap, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrCorrupt},
+		"future version": {future, ErrUnknownVersion},
+		"unknown type":   {unknownType, ErrUnknownVersion},
+		"in a batch":     {EncodeBatch([][]byte{EncodeRegister(inst("web", "w3"), t0), future}), ErrUnknownVersion},
+		"empty":          {nil, ErrCorrupt},
+		"truncated":      {EncodeRegister(inst("web", "w2"), t0)[:10], ErrCorrupt},
+		"trailing bytes": {append(EncodeReap([]string{"w1"}, t0), 0), ErrCorrupt},
+		"nested batch":   {EncodeBatch([][]byte{EncodeBatch(nil)}), ErrCorrupt},
+		"huge count":     {[]byte{CommandVersion, cmdReap, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, ErrCorrupt},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -366,8 +366,8 @@ func TestServicesView(t *testing.T) {
 	w2 := inst("web", "w2")
 	w2.Tags = []string{"http"}
 	w2.Status = api.StatusCritical
-	a.register(w2)                  // 2
-	a.register(inst("api", "a1"))   // 3
+	a.register(w2)                // 2
+	a.register(inst("api", "a1")) // 3
 	ch := a.c.WatchServices()
 	a.register(inst("api", "a2")) // 4: counts change
 	if !closed(ch) {

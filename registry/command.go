@@ -202,7 +202,7 @@ func decodeCommand(data []byte, nested bool) (command, error) {
 		for i := range cmd.updates {
 			u := &cmd.updates[i]
 			u.ID = d.str()
-			u.Status = api.Status(d.str())
+			u.Status = status(d.bytes())
 			u.Output = d.str()
 			u.KeepOutput = d.bool()
 		}
@@ -347,8 +347,24 @@ func (d *decoder) registration(inst *Instance) {
 			inst.Meta[k] = d.str()
 		}
 	}
-	inst.Status = api.Status(d.str())
+	inst.Status = status(d.bytes())
 	inst.Output = d.str()
 	inst.TTL = time.Duration(d.varint())
 	inst.DeregisterAfter = time.Duration(d.varint())
+}
+
+// status returns the shared constant for a known status, so that 100k
+// decoded instances do not hold 100k copies of "passing".
+func status(b []byte) api.Status {
+	switch string(b) {
+	case "":
+		return ""
+	case string(api.StatusPassing):
+		return api.StatusPassing
+	case string(api.StatusWarning):
+		return api.StatusWarning
+	case string(api.StatusCritical):
+		return api.StatusCritical
+	}
+	return api.Status(b)
 }

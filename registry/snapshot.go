@@ -263,6 +263,7 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 			if in.Service != name {
 				return nil, fmt.Errorf("instance %s of service %s filed under %s: %w", in.ID, in.Service, name, ErrCorrupt)
 			}
+			in.Service = name // one string shared by the service's instances
 			if len(insts) > 0 && insts[len(insts)-1].ID >= in.ID {
 				return nil, fmt.Errorf("service %s: instances out of order at %s: %w", name, in.ID, ErrCorrupt)
 			}
