@@ -475,12 +475,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, list.Index, list)
 }
 
-// serviceIndex is the index of the service's last change, or the catalog
-// index for a service never seen. Callers hold s.mu.
+// serviceIndex is the index of the service's last change. A service never
+// seen answers the current index, which is then kept for it, so that its
+// watchers wait for that service alone. Callers hold s.mu.
 func (s *Server) serviceIndex(service string) uint64 {
 	if i, ok := s.svcIndex[service]; ok {
 		return i
 	}
+	s.svcIndex[service] = s.index
 	return s.index
 }
 
