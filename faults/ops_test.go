@@ -288,3 +288,54 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 	verdict, lost := w.finish(t)
 	w.report(t, "rolling restart", mon, verdict, lost)
 }
+
+// TestQuorumLossRecoversFromSurvivorBackup follows docs/operations.md
+// ("Recovering from losing quorum"): two of three servers are lost for
+// good; the survivor has no leader, yet its backup holds everything it
+// applied, and restoring it into a new server brings back every
+// acknowledged registration.
+func TestQuorumLossRecoversFromSurvivorBackup(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.waitForLeader(30 * time.Second)
+	for i := range 20 {
+		register(t, c, leader, "web", fmt.Sprintf("web-%d", i), fmt.Sprintf("10.2.0.%d", i+1))
+	}
+	want := c.waitConverged(30*time.Second, "web")["web"]
+
+	var survivor *node
+	for _, n := range c.live() {
+		if n != leader && survivor == nil {
+			survivor = n
+			continue
+		}
+		mustDocker(t, "rm", "-f", "-v", n.container)
+		c.mu.Lock()
+		n.removed = true
+		c.mu.Unlock()
+	}
+	eventually(t, 15*time.Second, func() error {
+		r, err := c.do(t.Context(), 5*time.Second, http.MethodPut, survivor.url("/v1/services/web/instances/lost"),
+			api.RegisterRequest{Address: "10.2.1.1", Port: 80})
+		return want503(r, err)
+	})
+
+	backup, err := c.do(t.Context(), 30*time.Second, http.MethodGet, survivor.url("/v1/snapshot"), nil)
+	if err != nil || backup.status != http.StatusOK {
+		t.Fatalf("backup from the leaderless survivor %s: %v %d %s", survivor.name, err, backup.status, backup.apiError())
+	}
+	mustDocker(t, "stop", "--time", "30", survivor.container)
+
+	fresh := c.start(nodeSpec{name: "fresh", octet: 31})
+	eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), fresh) })
+	r, err := c.do(t.Context(), 60*time.Second, http.MethodPut, fresh.url("/v1/snapshot"), backup.body)
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("restore: %v %d %s", err, r.status, r.apiError())
+	}
+	got, err := c.instancesOn(t.Context(), fresh, "web", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffMaps(want, got); d != "" {
+		t.Fatalf("recovered catalog differs from the one before quorum loss:%s", d)
+	}
+}
