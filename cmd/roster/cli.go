@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rosterhq/roster/client"
+)
+
+// cliVerb describes one CLI verb for `roster --help`.
+type cliVerb struct {
+	Name, Usage, Summary string
+	Run                  func(args []string, stdout, stderr io.Writer) int
+}
+
+// Exit codes of the CLI verbs (documented in docs/client.md and --help).
+const (
+	exitOK          = 0 // done
+	exitError       = 1 // any other failure
+	exitUsage       = 2 // bad flags or arguments, or the server rejected the input as invalid
+	exitNotFound    = 3 // no such instance, or a lookup matched nothing
+	exitUnavailable = 4 // no leader, not ready, or no server reachable
+)
+
+// exitCodesHelp is appended to every verb's -h.
+const exitCodesHelp = `
+Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found (no such
+instance, or nothing matched), 4 cluster unavailable (no leader, not ready,
+or no server reachable).
+`
+
+// cliVerbs lists every verb except `server` and `version` (main.go owns those).
+var cliVerbs = []cliVerb{
+	{Name: "register", Usage: "register [flags]", Summary: "register an instance (-f: keep it alive until interrupted)", Run: cliMain("register", runRegister)},
+	{Name: "deregister", Usage: "deregister SVC ID", Summary: "remove an instance", Run: cliMain("deregister", runDeregister)},
+	{Name: "heartbeat", Usage: "heartbeat SVC ID", Summary: "renew an instance's TTL once (--status, --output)", Run: cliMain("heartbeat", runHeartbeat)},
+	{Name: "lookup", Usage: "lookup SVC", Summary: "list a service's instances (table or --json)", Run: cliMain("lookup", runLookup)},
+	{Name: "watch", Usage: "watch SVC", Summary: "print a service's instances and every change", Run: cliMain("watch", runWatch)},
+	{Name: "services", Usage: "services", Summary: "list every service with counts by status", Run: cliMain("services", runServices)},
+	{Name: "members", Usage: "members", Summary: "list the servers: gossip state and Raft role", Run: cliMain("members", runMembers)},
+	{Name: "status", Usage: "status", Summary: "leader, Raft configuration and readiness", Run: cliMain("status", runStatus)},
+	{Name: "leases", Usage: "leases", Summary: "the leader's lease table and expiry protection", Run: cliMain("leases", runLeases)},
+	{Name: "snapshot", Usage: "snapshot save FILE", Summary: "download a backup (snapshot restore FILE restores one)", Run: cliMain("snapshot", runSnapshot)},
+	{Name: "leave", Usage: "leave", Summary: "make the server at --addr leave the cluster", Run: cliMain("leave", runLeave)},
+	{Name: "raft", Usage: "raft remove-peer", Summary: "raft remove-peer ID: remove a stuck server from Raft", Run: cliMain("raft", runRaft)},
+}
+
+// cliEnv is what every verb gets: its I/O and a client factory bound to
+// the common flags.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	addr           string
+	timeout        time.Duration
+	jsonOut        bool
+}
+
+// verbFunc runs one verb until ctx ends (SIGINT or SIGTERM).
+type verbFunc func(ctx context.Context, env *cliEnv, args []string) int
+
+// cliMain turns a verbFunc into a cliVerb.Run: the context ends on SIGINT or
+// SIGTERM, so long-running verbs (watch, register -f) clean up.
+func cliMain(name string, fn verbFunc) func(args []string, stdout, stderr io.Writer) int {
+	return func(args []string, stdout, stderr io.Writer) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return fn(ctx, &cliEnv{stdout: stdout, stderr: stderr}, args)
+	}
+}
+
+// flags returns a FlagSet for a verb with the common flags (--addr,
+// --timeout, and --json when withJSON) bound to env.
+func (e *cliEnv) flags(name, usage, help string, withJSON bool) *flag.FlagSet {
+	fs := flag.NewFlagSet("roster "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	def := os.Getenv(client.EnvAddr)
+	if def == "" {
+		def = client.DefaultAddr
+	}
+	fs.StringVar(&e.addr, "addr", def, "server HTTP address(es), comma-separated (env "+client.EnvAddr+")")
+	fs.DurationVar(&e.timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
+	if withJSON {
+		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: roster %s\n\n%s\n\nFlags:\n", usage, help)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exitCodesHelp)
+	}
+	return fs
+}
+
+// parse parses flags and positional arguments in any order and checks the
+// number of positional arguments. It returns the exit code to use when it
+// fails (0 after -h).
+func (e *cliEnv) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, int, bool) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) < minPos || maxPos >= 0 && len(pos) > maxPos {
+		fmt.Fprintf(e.stderr, "%s: wrong number of arguments\n", fs.Name())
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return pos, exitOK, true
+}
+
+// client returns a client for --addr.
+func (e *cliEnv) client() (*client.Client, error) {
+	return client.New(client.Config{Addrs: strings.Split(e.addr, ",")})
+}
+
+// withTimeout bounds a one-shot verb by --timeout.
+func (e *cliEnv) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, e.timeout)
+}
+
+// fail prints err and returns the exit code it maps to.
+func (e *cliEnv) fail(verb string, err error) int {
+	fmt.Fprintf(e.stderr, "roster %s: %v\n", verb, err)
+	return exitCode(err)
+}
+
+// exitCode maps an error onto the documented exit codes.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrGone):
+		return exitNotFound
+	case errors.Is(err, client.ErrNoLeader), errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrUnreachable):
+		return exitUnavailable
+	case client.IsInvalid(err):
+		return exitUsage
+	}
+	return exitError
+}
+
+// printJSON writes v indented.
+func (e *cliEnv) printJSON(v any) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(e.stderr, "roster: write output: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// multiFlag is a repeatable flag that keeps each value whole (tags may
+// contain commas).
+type multiFlag []string
+
+func (m *multiFlag) String() string { return strings.Join(*m, " ") }
+
+func (m *multiFlag) Set(v string) error {
+	*m = append(*m, v)
+	return nil
+}
+
+// metaFlag is a repeatable k=v flag.
+type metaFlag map[string]string
+
+func (m metaFlag) String() string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (m metaFlag) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	m[k] = val
+	return nil
+}
