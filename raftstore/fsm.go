@@ -63,7 +63,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		res := f.catalog.Apply(l.Index, l.Data)
-		if res.Err != nil && errors.Is(res.Err, registry.ErrUnknownVersion) {
+		if res.Err != nil && (errors.Is(res.Err, registry.ErrUnknownVersion) || errors.Is(res.Err, registry.ErrCorrupt)) {
 			if last > 0 {
 				f.applied.set(last)
 			}
@@ -87,14 +87,15 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 }
 
 // haltAt stops this server applying: design.md "Upgrades" says a server that
-// meets a version it does not know never skips an entry. It reports unready
+// meets a version it does not know (or an entry it cannot decode) never
+// skips an entry. It reports unready
 // and blocks Raft's FSM goroutine until the store closes, so that neither
 // this entry nor any later one is marked applied.
 func (f *fsm) haltAt(index uint64, err error) {
 	err = fmt.Errorf("log entry %d: %w", index, err)
 	f.halted.Store(&err)
 	f.metrics.fsmHalted.Set(1)
-	f.log.Error("stopped applying the Raft log: entry has a command version this server does not know; upgrade this server",
+	f.log.Error("stopped applying the Raft log: an entry has a command version this server does not know or is corrupt",
 		"index", index, "err", err)
 	f.applied.halt(err)
 	<-f.stop

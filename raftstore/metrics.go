@@ -97,8 +97,8 @@ func (m *metrics) register(reg prometheus.Registerer, s *Store) error {
 var (
 	descRaftState = prometheus.NewDesc("roster_raft_state",
 		"1 for the Raft state this server is in.", []string{"state"}, nil)
-	descTerm = prometheus.NewDesc("roster_raft_term", "Current Raft term.", nil, nil)
-	descCommit = prometheus.NewDesc("roster_raft_commit_index", "Raft commit index.", nil, nil)
+	descTerm    = prometheus.NewDesc("roster_raft_term", "Current Raft term.", nil, nil)
+	descCommit  = prometheus.NewDesc("roster_raft_commit_index", "Raft commit index.", nil, nil)
 	descApplied = prometheus.NewDesc("roster_raft_applied_index",
 		"Last log index the catalog applied.", nil, nil)
 	descLastContact = prometheus.NewDesc("roster_raft_last_contact_seconds",
@@ -113,7 +113,7 @@ var (
 		"Bytes the bolt freelist itself uses (the Roblox outage grew this).", nil, nil)
 	descLogStoreBytes = prometheus.NewDesc("roster_raft_log_store_bytes",
 		"Size of the Raft log store file on disk.", nil, nil)
-	descLeases = prometheus.NewDesc("roster_leases", "TTL leases held by the lease table.", nil, nil)
+	descLeases  = prometheus.NewDesc("roster_leases", "TTL leases held by the lease table.", nil, nil)
 	descPending = prometheus.NewDesc("roster_leases_pending",
 		"Lease expiries and reaps that are due but not yet written.", nil, nil)
 	descPaused = prometheus.NewDesc("roster_leases_paused",

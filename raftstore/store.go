@@ -147,18 +147,9 @@ func Open(cfg Config) (*Store, error) {
 		s.snaps = raft.NewInmemSnapshotStore()
 	} else {
 		s.boltPath = filepath.Join(cfg.DataDir, raftDBFile)
-		b, err := raftboltdb.New(raftboltdb.Options{
-			Path: s.boltPath,
-			BoltOptions: &bbolt.Options{
-				Timeout: time.Second,
-				// design.md, "Bolt freelist blow-up": never rewrite the
-				// freelist on every append.
-				NoFreelistSync: true,
-				FreelistType:   bbolt.FreelistMapType,
-			},
-		})
+		b, err := openBolt(s.boltPath)
 		if err != nil {
-			return fail(fmt.Errorf("open raft log store %s: %w", s.boltPath, err))
+			return fail(err)
 		}
 		undo = append(undo, func() { b.Close() })
 		s.bolt = b
@@ -208,7 +199,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	// Raft.
-	rc := s.raftConfig(hcl)
+	rc := raftConfig(&s.cfg, s.id, s.leaderNotify, hcl)
 	r, err := raft.NewRaft(rc, s.fsm, cache, stable, s.snaps, s.trans)
 	if err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
@@ -260,17 +251,18 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) raftConfig(hcl hclog.Logger) *raft.Config {
+// raftConfig is the Raft configuration of design.md ("Raft settings").
+func raftConfig(cfg *Config, id string, notify chan bool, hcl hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(s.id)
-	rc.HeartbeatTimeout = s.cfg.scaled(500 * time.Millisecond)
-	rc.ElectionTimeout = s.cfg.scaled(500 * time.Millisecond)
-	rc.LeaderLeaseTimeout = s.cfg.scaled(250 * time.Millisecond)
-	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
-	rc.SnapshotInterval = s.cfg.SnapshotInterval
-	rc.TrailingLogs = s.cfg.TrailingLogs
+	rc.LocalID = raft.ServerID(id)
+	rc.HeartbeatTimeout = cfg.scaled(500 * time.Millisecond)
+	rc.ElectionTimeout = cfg.scaled(500 * time.Millisecond)
+	rc.LeaderLeaseTimeout = cfg.scaled(250 * time.Millisecond)
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.BatchApplyCh = true
-	rc.NotifyCh = s.leaderNotify
+	rc.NotifyCh = notify
 	rc.Logger = hcl
 	rc.NoLegacyTelemetry = true
 	// A server removed from the configuration keeps running as a follower
@@ -278,6 +270,24 @@ func (s *Store) raftConfig(hcl hclog.Logger) *raft.Config {
 	// is alive in gossip (a removed server never starts elections).
 	rc.ShutdownOnRemove = false
 	return rc
+}
+
+// openBolt opens the Raft log and stable store. fsync stays on.
+func openBolt(path string) (*raftboltdb.BoltStore, error) {
+	b, err := raftboltdb.New(raftboltdb.Options{
+		Path: path,
+		BoltOptions: &bbolt.Options{
+			Timeout: time.Second,
+			// design.md, "Bolt freelist blow-up": never rewrite the
+			// freelist on every append.
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log store %s: %w", path, err)
+	}
+	return b, nil
 }
 
 func (s *Store) startMemberlist() (*memberlist.Memberlist, error) {

@@ -27,7 +27,6 @@ type writeReq struct {
 	id       string // instance id: one entry never holds two writes for an id
 	data     []byte // the encoded command
 	register bool
-	inst     registry.Instance // the validated registration
 	start    time.Time
 	done     chan writeResp // buffered, 1
 }
@@ -55,7 +54,6 @@ func (s *Store) Register(ctx context.Context, inst registry.Instance) (registry.
 		id:       inst.ID,
 		data:     registry.EncodeRegister(inst, time.Now().UnixNano()),
 		register: true,
-		inst:     inst,
 	}
 	resp, err := s.submit(ctx, req)
 	if err != nil {
@@ -71,8 +69,8 @@ func (s *Store) Deregister(ctx context.Context, service, id string) (uint64, err
 	if err := registry.ValidateServiceName(service); err != nil {
 		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
-	if id == "" {
-		return 0, fmt.Errorf("deregister %s/: %w", service, &registry.ValidationError{Field: "id", Reason: "empty"})
+	if err := registry.ValidateID(id); err != nil {
+		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
 	req := &writeReq{id: id, data: registry.EncodeDeregister(service, id, time.Now().UnixNano())}
 	resp, err := s.submit(ctx, req)
@@ -253,7 +251,7 @@ func (s *Store) complete(in inflight) {
 		res, _ = in.fut.Response().(*registry.Result)
 		if res == nil {
 			err = errors.New("raft returned no result for the entry")
-		} else if res.Err != nil && (len(in.reqs) == 1 || errors.Is(res.Err, registry.ErrUnknownVersion)) {
+		} else if res.Err != nil && (len(in.reqs) == 1 || len(res.Errs) == 0) {
 			err = res.Err
 		}
 	}
@@ -268,33 +266,17 @@ func (s *Store) complete(in inflight) {
 		if len(in.reqs) > 1 && i < len(res.Errs) && res.Errs[i] != nil {
 			resp.err = res.Errs[i]
 		} else if r.register {
-			resp.inst = s.storedInstance(res, r, len(in.reqs) == 1, resp.index)
+			resp.inst = storedInstance(res, i, len(in.reqs) == 1)
 		}
 		r.done <- resp
 	}
 }
 
 // storedInstance finds the instance as stored by a registration: the
-// result's instance for a lone entry; in a coalesced entry, the change the
-// registration made or, when it changed nothing, the catalog's copy (which
-// a later entry may have changed since: then the newer state is returned).
-func (s *Store) storedInstance(res *registry.Result, r *writeReq, alone bool, index uint64) registry.Instance {
-	if alone {
+// result's instance for a lone entry, the sub-command's in a coalesced one.
+func storedInstance(res *registry.Result, i int, alone bool) registry.Instance {
+	if alone || i >= len(res.Sub) {
 		return res.Instance
 	}
-	for i := len(res.Changed) - 1; i >= 0; i-- {
-		c := res.Changed[i]
-		if c.Kind == registry.ChangeUpsert && c.Instance.ID == r.id {
-			return c.Instance
-		}
-	}
-	if inst, ok := s.catalog.Instance(r.id); ok {
-		return inst
-	}
-	inst := r.inst
-	inst.ModifyIndex = index
-	if inst.CreateIndex == 0 {
-		inst.CreateIndex = index
-	}
-	return inst
+	return res.Sub[i].Instance
 }
