@@ -1,0 +1,638 @@
+package registry
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rosterhq/roster/api"
+)
+
+// LeaseConfig tunes the lease table. Zero values take the defaults of
+// design.md.
+type LeaseConfig struct {
+	// Now is the clock (monotonic readings); time.Now by default.
+	Now func() time.Time
+	// ProtectMinServices and ProtectMinLeases: mass-expiry protection only
+	// trips when leases fall due, within one TTL window, across more than
+	// half of the services holding leases and at least this many services
+	// (3) and leases (10).
+	ProtectMinServices int
+	ProtectMinLeases   int
+	// MaxPause ends a protection pause at the latest (15m).
+	MaxPause time.Duration
+	// BatchSize caps the ids handed out by one Due call (1000).
+	BatchSize int
+	// RatePerSecond caps expiries handed out per second (10000).
+	RatePerSecond int
+	// ClockJump: a gap this long between two Due calls means this process was
+	// paused (GC, SIGSTOP, slow disk); the table re-arms instead of expiring
+	// (default 5s).
+	ClockJump time.Duration
+	// Catalog lets Renew answer precisely for instances that hold no lease
+	// (no TTL). Without it (until Reset gives one) Renew cannot tell such
+	// an instance from an unknown one and answers write=true, leaving it to
+	// the caller, which has checked that the instance is registered; the
+	// write is a no-op in Apply when nothing changed.
+	Catalog *Catalog
+	// Logger receives the table's decisions (arming, pauses, clock jumps,
+	// expiries); discarded when nil.
+	Logger *slog.Logger
+}
+
+// Defaults of LeaseConfig.
+const (
+	DefaultProtectMinServices = 3
+	DefaultProtectMinLeases   = 10
+	DefaultMaxPause           = 15 * time.Minute
+	DefaultBatchSize          = 1000
+	DefaultRatePerSecond      = 10000
+	DefaultClockJump          = 5 * time.Second
+)
+
+// expiryRetry is how long an expiry or reap handed out by Due waits for its
+// write to come back through Observe before Due hands it out again.
+const expiryRetry = 5 * time.Second
+
+func (c LeaseConfig) withDefaults() LeaseConfig {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ProtectMinServices <= 0 {
+		c.ProtectMinServices = DefaultProtectMinServices
+	}
+	if c.ProtectMinLeases <= 0 {
+		c.ProtectMinLeases = DefaultProtectMinLeases
+	}
+	if c.MaxPause <= 0 {
+		c.MaxPause = DefaultMaxPause
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.RatePerSecond <= 0 {
+		c.RatePerSecond = DefaultRatePerSecond
+	}
+	if c.ClockJump <= 0 {
+		c.ClockJump = DefaultClockJump
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// role is where the table stands in a leadership term.
+type role uint8
+
+const (
+	roleNew      role = iota // never led: ErrNotArmed, State shows a follower
+	roleElected              // leader, not yet re-armed: ErrNotArmed
+	roleArmed                // leader with every lease armed
+	roleFollower             // demoted: ErrNotLeader
+)
+
+// lease is one instance the table tracks: it holds a TTL, or it is critical
+// with a deregister_after (a reap deadline), or both.
+type lease struct {
+	id, service   string
+	ttl           time.Duration
+	deregAfter    time.Duration
+	status        api.Status
+	output        string
+	criticalSince int64     // leader wall clock, unix ns
+	outputAt      time.Time // last write of the output (or decision to write it)
+
+	deadline time.Time // TTL deadline while armed
+	reapAt   time.Time // reap deadline while armed
+	expPos   int       // in Lessor.exp: armed, not yet due
+	duePos   int       // in Lessor.due: deadline passed, awaiting expiry
+	reapPos  int       // in Lessor.reap
+
+	expiring bool // handed out by Due, the critical write not seen yet
+	reaping  bool // handed out by Due, the removal not seen yet
+}
+
+func (l *lease) critical() bool { return l.status == api.StatusCritical }
+
+// Lessor is the TTL lease table: deadlines held in memory by the leader only
+// (never replicated), an expiry min-heap, re-arm on promotion, mass-expiry
+// protection and rate-limited, batched expiry. Every server feeds it the
+// catalog's changes (Observe) so a new leader's table is complete; only the
+// leader arms deadlines (Promote) and hands out due work (Due). Safe for
+// concurrent use.
+//
+// Mass-expiry protection, precisely: a lease "falls due" when its deadline
+// passes without a renewal. The window holds the leases that are due now
+// and those handed out for expiry less than their own TTL ago. Due pauses
+// expiry when the services in the window are more than half of the services
+// holding TTL leases, and at least ProtectMinServices services, and at
+// least ProtectMinLeases leases. While paused, renewals go on and nothing
+// is expired or reaped (an instance that turned critical during a network
+// fault is no more dead than the rest). The pause ends when the leases that
+// are still due no longer meet that condition (renewals recovered: they
+// span at most half of the leased services, or too few services or leases;
+// the recent expiries are then forgotten), or after MaxPause; after a
+// MaxPause the due leases expire and protection re-arms only once the
+// condition has cleared. One service losing all its instances never trips
+// it unless it is more than half of the leased services and at least the
+// minimums.
+type Lessor struct {
+	cfg LeaseConfig
+	log *slog.Logger
+
+	mu        sync.Mutex
+	cat       *Catalog
+	role      role
+	leases    map[string]*lease
+	svcLeases map[string]int       // service -> TTL leases held
+	outputs   map[string]time.Time // last output write of instances without a lease
+	exp       leaseHeap            // by deadline: armed TTL leases not critical and not due
+	due       leaseHeap            // by deadline: fell due, awaiting expiry
+	reap      leaseHeap            // by reapAt
+	win       window               // mass-expiry protection
+	prot      protection
+
+	lastDue  time.Time // last Due (or Promote): clock-jump detection
+	tokens   float64
+	tokensAt time.Time
+
+	expired, reaped, jumps, pauses uint64
+	lastJump                       time.Time
+}
+
+// NewLessor returns an empty, demoted lease table.
+func NewLessor(cfg LeaseConfig) *Lessor {
+	cfg = cfg.withDefaults()
+	return &Lessor{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		cat:       cfg.Catalog,
+		role:      roleNew,
+		leases:    make(map[string]*lease),
+		svcLeases: make(map[string]int),
+		outputs:   make(map[string]time.Time),
+		exp:       newLeaseHeap(func(l *lease) time.Time { return l.deadline }, func(l *lease) *int { return &l.expPos }),
+		due:       newLeaseHeap(func(l *lease) time.Time { return l.deadline }, func(l *lease) *int { return &l.duePos }),
+		reap:      newLeaseHeap(func(l *lease) time.Time { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
+		win:       newWindow(),
+	}
+}
+
+// Elected moves the table to "leader, not yet armed": Renew answers
+// ErrNotArmed (retry later) instead of ErrNotLeader until Promote, and State
+// shows a leader that has not re-armed. Call it as soon as this server wins
+// an election, before the barrier. Optional: a new table starts answering
+// ErrNotArmed.
+func (l *Lessor) Elected() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.role != roleArmed {
+		l.role = roleElected
+	}
+}
+
+// Observe records what one Apply changed: new or changed TTLs, removed
+// instances, status moves into or out of critical (reap deadlines). Called by
+// the replication layer after every Apply, on every server, in log order.
+// It costs a map lookup and at most a few heap operations per change.
+func (l *Lessor) Observe(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range changes {
+		l.observe(&changes[i], now)
+	}
+}
+
+func (l *Lessor) observe(ch *Change, now time.Time) {
+	in := &ch.Instance
+	le := l.leases[in.ID]
+	if ch.Kind == ChangeRemove {
+		delete(l.outputs, in.ID)
+		if le != nil {
+			if le.reaping {
+				l.reaped++
+			}
+			l.drop(le)
+		}
+		return
+	}
+	if !leased(in) {
+		if le != nil {
+			l.drop(le)
+			if in.Output != "" {
+				l.outputs[in.ID] = le.outputAt
+			}
+		}
+		return
+	}
+	if le == nil {
+		le = &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1}
+		l.leases[in.ID] = le
+		if out, ok := l.outputs[in.ID]; ok {
+			le.outputAt = out
+			delete(l.outputs, in.ID)
+		}
+		l.update(le, in, now, true)
+		return
+	}
+	l.update(le, in, now, false)
+}
+
+// update copies an instance's lease fields into le and, while armed, moves
+// its deadlines: a new or changed TTL (or leaving critical) arms now + TTL,
+// turning critical stops the TTL and arms the reap deadline.
+func (l *Lessor) update(le *lease, in *Instance, now time.Time, fresh bool) {
+	if in.Output != le.output || fresh && in.Output != "" {
+		le.outputAt = now
+	}
+	wasCritical := le.critical()
+	ttlChanged := fresh || in.TTL != le.ttl
+	reapChanged := fresh || in.DeregisterAfter != le.deregAfter || in.CriticalSince != le.criticalSince
+	if (le.ttl > 0) != (in.TTL > 0) || fresh && in.TTL > 0 {
+		if in.TTL > 0 {
+			l.svcLeases[in.Service]++
+		} else if !fresh {
+			l.releaseService(le.service)
+		}
+	}
+	le.ttl, le.deregAfter = in.TTL, in.DeregisterAfter
+	le.status, le.output, le.criticalSince = in.Status, in.Output, in.CriticalSince
+	if le.critical() && !wasCritical && le.expiring {
+		l.expired++
+	}
+	if le.critical() {
+		le.expiring = false
+	}
+	if l.role != roleArmed {
+		return
+	}
+	switch {
+	case le.critical() || le.ttl == 0:
+		l.unarmTTL(le)
+	case ttlChanged || wasCritical:
+		l.armTTL(le, now.Add(le.ttl))
+	}
+	switch {
+	case !le.critical() || le.deregAfter == 0:
+		l.reap.remove(le)
+		le.reaping = false
+	case reapChanged || !wasCritical || !l.reap.has(le):
+		le.reapAt = wallToMono(now, le.criticalSince+int64(le.deregAfter))
+		l.reap.push(le)
+	}
+}
+
+func (l *Lessor) releaseService(svc string) {
+	if n := l.svcLeases[svc] - 1; n > 0 {
+		l.svcLeases[svc] = n
+	} else {
+		delete(l.svcLeases, svc)
+	}
+}
+
+// drop forgets a lease entirely.
+func (l *Lessor) drop(le *lease) {
+	l.unarmTTL(le)
+	l.reap.remove(le)
+	if le.ttl > 0 {
+		l.releaseService(le.service)
+	}
+	delete(l.leases, le.id)
+}
+
+// armTTL sets the TTL deadline and files the lease as not due.
+func (l *Lessor) armTTL(le *lease, deadline time.Time) {
+	if l.due.has(le) {
+		l.due.remove(le)
+		l.win.undue(le.service)
+	}
+	le.deadline = deadline
+	l.exp.push(le)
+}
+
+func (l *Lessor) unarmTTL(le *lease) {
+	l.exp.remove(le)
+	if l.due.has(le) {
+		l.due.remove(le)
+		l.win.undue(le.service)
+	}
+}
+
+// wallToMono converts a leader wall-clock time (unix ns) to a reading of
+// this server's clock, relative to now.
+func wallToMono(now time.Time, wall int64) time.Time {
+	return now.Add(time.Duration(wall - now.UnixNano()))
+}
+
+// Reset rebuilds the table from the catalog after a restore, and makes the
+// catalog the one Renew consults for instances without a lease. While armed
+// every lease is re-armed as by Promote.
+func (l *Lessor) Reset(c *Catalog) {
+	var insts []Instance
+	c.ForEachLeased(func(in Instance) { insts = append(insts, in) })
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cat = c
+	l.exp.clear()
+	l.due.clear()
+	l.reap.clear()
+	l.win.reset()
+	clear(l.leases)
+	clear(l.svcLeases)
+	clear(l.outputs)
+	for i := range insts {
+		in := &insts[i]
+		le := &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1,
+			ttl: in.TTL, deregAfter: in.DeregisterAfter, status: in.Status, output: in.Output,
+			criticalSince: in.CriticalSince}
+		l.leases[in.ID] = le
+		if le.ttl > 0 {
+			l.svcLeases[le.service]++
+		}
+	}
+	if l.role == roleArmed {
+		l.armAll(now)
+	}
+	l.log.Info("lease table rebuilt from the catalog", "leases", len(l.leases), "index", c.Index())
+}
+
+// Promote arms the table on a new leader, after its barrier: every lease is
+// due at now + TTL and every reap at max(critical_since + deregister_after,
+// now + TTL). From then on Renew works and Due hands out work.
+func (l *Lessor) Promote() {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.role = roleArmed
+	l.prot = protection{}
+	l.win.reset()
+	l.armAll(now)
+	l.lastDue = now
+	l.tokens, l.tokensAt = float64(l.cfg.RatePerSecond), now
+	l.log.Info("lease table armed", "leases", l.exp.len(), "reaps", l.reap.len())
+}
+
+// armAll re-arms every lease at now + TTL and every reap at no earlier than
+// that.
+func (l *Lessor) armAll(now time.Time) {
+	l.exp.clear()
+	l.due.clear()
+	l.reap.clear()
+	l.win.clearDue()
+	for _, le := range l.leases {
+		le.expiring, le.reaping = false, false
+		if le.ttl > 0 && !le.critical() {
+			le.deadline = now.Add(le.ttl)
+			l.exp.push(le)
+		}
+		if le.critical() && le.deregAfter > 0 {
+			le.reapAt = wallToMono(now, le.criticalSince+int64(le.deregAfter))
+			if floor := now.Add(le.ttl); le.reapAt.Before(floor) {
+				le.reapAt = floor
+			}
+			l.reap.push(le)
+		}
+	}
+}
+
+// Demote disarms the table when this server stops leading.
+func (l *Lessor) Demote() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.role == roleFollower {
+		return
+	}
+	l.role = roleFollower
+	l.exp.clear()
+	l.due.clear()
+	l.reap.clear()
+	l.win.reset()
+	l.prot = protection{}
+	for _, le := range l.leases {
+		le.expiring, le.reaping = false, false
+	}
+	l.log.Info("lease table disarmed", "leases", len(l.leases))
+}
+
+// Renew extends one lease to now + TTL and reports whether the renewal needs
+// a Raft write: when status differs from the stored status, or when output
+// differs and the last output write for the instance is 5 minutes old or
+// more. Errors: ErrNotArmed before Promote (or after Demote: ErrNotLeader),
+// ErrNotFound for an id that holds no lease and is not registered.
+//
+// An empty status means passing, so renewing an instance that expired
+// (critical) turns it passing again with one write. Output is compared as
+// Apply stores it (cut to MaxOutput). An invalid status is a
+// *ValidationError.
+func (l *Lessor) Renew(id string, status api.Status, output string) (write bool, err error) {
+	if status == "" {
+		status = api.StatusPassing
+	} else if !status.Valid() {
+		return false, invalid("status", "must be passing, warning or critical, got %q", status)
+	}
+	output = cleanOutput(output)
+	now := l.cfg.Now()
+	l.mu.Lock()
+	if err := l.armedErr(); err != nil {
+		l.mu.Unlock()
+		return false, err
+	}
+	if le := l.leases[id]; le != nil {
+		defer l.mu.Unlock()
+		if le.ttl > 0 && !le.critical() {
+			l.armTTL(le, now.Add(le.ttl))
+		}
+		return decideWrite(le.status, le.output, status, output, &le.outputAt, now), nil
+	}
+	cat := l.cat
+	l.mu.Unlock()
+
+	// No lease: the catalog knows whether it is registered at all. Never
+	// look it up while holding l.mu (Reset takes the locks the other way).
+	if cat == nil {
+		return true, nil
+	}
+	in, ok := cat.Instance(id)
+	if !ok {
+		return false, fmt.Errorf("renew %s: %w", id, ErrNotFound)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at := l.outputs[id]
+	write = decideWrite(in.Status, in.Output, status, output, &at, now)
+	if !at.IsZero() {
+		l.outputs[id] = at
+	}
+	return write, nil
+}
+
+func (l *Lessor) armedErr() error {
+	switch l.role {
+	case roleNew, roleElected:
+		return ErrNotArmed
+	case roleFollower:
+		return ErrNotLeader
+	}
+	return nil
+}
+
+// decideWrite says whether a renewal must be written: a status change at
+// once, a change of output alone at most once per OutputWriteInterval.
+func decideWrite(stored api.Status, storedOut string, status api.Status, output string, outputAt *time.Time, now time.Time) bool {
+	if status != stored {
+		if output != storedOut {
+			*outputAt = now
+		}
+		return true
+	}
+	if output != storedOut && (outputAt.IsZero() || now.Sub(*outputAt) >= OutputWriteInterval) {
+		*outputAt = now
+		return true
+	}
+	return false
+}
+
+// cleanOutput is the output as Apply stores it.
+func cleanOutput(s string) string {
+	return strings.ToValidUTF8(truncateUTF8(s, MaxOutput), "\uFFFD")
+}
+
+// Due returns the leases that expired (to be marked critical) and the
+// instances whose deregister_after passed (to be reaped), at most BatchSize
+// ids each and within the rate limit, unless protection holds expiry back or
+// the clock jumped (then it re-arms and returns nothing). The caller confirms
+// leadership before writing what Due returns.
+//
+// What Due hands out is expected back through Observe (the instance turns
+// critical, or goes); if it has not come back after a few seconds (the
+// write failed), Due hands it out again.
+func (l *Lessor) Due() (expire []string, reap []string) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.role != roleArmed {
+		return nil, nil
+	}
+	if gap := now.Sub(l.lastDue); gap > l.cfg.ClockJump {
+		l.lastDue = now
+		l.jumps++
+		l.lastJump = now
+		l.armAll(now)
+		l.log.Warn("lease clock jumped: re-armed every lease instead of expiring",
+			"gap", gap, "threshold", l.cfg.ClockJump, "leases", l.exp.len(), "reaps", l.reap.len())
+		return nil, nil
+	}
+	l.lastDue = now
+	l.refill(now)
+
+	for le := l.exp.peek(); le != nil && !le.deadline.After(now); le = l.exp.peek() {
+		l.exp.remove(le)
+		l.due.push(le)
+		l.win.fallDue(le.service)
+	}
+	l.win.age(now)
+	if l.protect(now) {
+		return nil, nil
+	}
+
+	budget := min(l.cfg.BatchSize, int(l.tokens))
+	for l.due.len() > 0 && len(expire) < budget {
+		le := l.due.peek()
+		l.due.remove(le)
+		l.win.expire(le.service, now.Add(le.ttl))
+		le.expiring = true
+		le.deadline = now.Add(expiryRetry)
+		l.exp.push(le)
+		expire = append(expire, le.id)
+	}
+	budget = min(l.cfg.BatchSize, int(l.tokens)-len(expire))
+	for le := l.reap.peek(); le != nil && !le.reapAt.After(now) && len(reap) < budget; le = l.reap.peek() {
+		le.reaping = true
+		le.reapAt = now.Add(expiryRetry)
+		l.reap.fix(le)
+		reap = append(reap, le.id)
+	}
+	l.tokens -= float64(len(expire) + len(reap))
+	if len(expire) > 0 || len(reap) > 0 {
+		l.log.Info("leases due", "expire", len(expire), "reap", len(reap), "still_due", l.due.len())
+	}
+	return expire, reap
+}
+
+// refill adds the tokens earned since the last call, up to one second's
+// worth.
+func (l *Lessor) refill(now time.Time) {
+	rate := float64(l.cfg.RatePerSecond)
+	if el := now.Sub(l.tokensAt); el > 0 {
+		l.tokens = min(rate, l.tokens+el.Seconds()*rate)
+	}
+	l.tokensAt = now
+}
+
+// State reports the table for GET /v1/cluster/leases and metrics.
+func (l *Lessor) State() api.LeaseState {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.role == roleFollower || l.role == roleNew {
+		return api.LeaseState{}
+	}
+	st := api.LeaseState{
+		Leader:  true,
+		Armed:   l.role == roleArmed,
+		Expired: l.expired,
+		Reaped:  l.reaped,
+	}
+	for _, n := range l.svcLeases {
+		st.Leases += n
+	}
+	if st.Armed {
+		st.Pending = l.due.len() + l.exp.countDue(now) + l.reap.countDue(now)
+	}
+	if l.prot.paused {
+		st.Paused = true
+		st.PauseReason = l.prot.reason
+		st.PausedSince = l.prot.since.UTC().Format(time.RFC3339)
+	}
+	return st
+}
+
+// LeaseStats are the lease table's counters beyond api.LeaseState, for
+// metrics and logs.
+type LeaseStats struct {
+	// Tracked is every instance the table tracks (TTL leases and critical
+	// instances waiting to be reaped).
+	Tracked int
+	// LeasedServices is the number of services holding TTL leases.
+	LeasedServices int
+	// Due is the number of leases that fell due and wait for expiry.
+	Due int
+	// ClockJumps counts the re-arms caused by a gap between Due calls;
+	// LastClockJump is the latest (zero if none).
+	ClockJumps    uint64
+	LastClockJump time.Time
+	// Pauses counts mass-expiry protection pauses since the table was made.
+	Pauses uint64
+}
+
+// Stats reports counters for metrics.
+func (l *Lessor) Stats() LeaseStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LeaseStats{
+		Tracked:        len(l.leases),
+		LeasedServices: len(l.svcLeases),
+		Due:            l.due.len(),
+		ClockJumps:     l.jumps,
+		LastClockJump:  l.lastJump,
+		Pauses:         l.pauses,
+	}
+}
