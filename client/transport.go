@@ -1,9 +1,11 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Transport is an http.RoundTripper that sends requests for
@@ -21,6 +23,9 @@ type Transport struct {
 	Base http.RoundTripper
 	// MaxTries bounds the instances tried per request. Default 3.
 	MaxTries int
+	// ResolveTimeout bounds the wait for a service's first instance list
+	// (only the first request to a service waits). Default 5s.
+	ResolveTimeout time.Duration
 }
 
 var defaultBase = http.DefaultTransport.(*http.Transport).Clone()
@@ -39,7 +44,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		tries = 3
 	}
 	service := req.URL.Hostname()
-	p, err := t.Resolver.Picker(req.Context(), service)
+	wait := t.ResolveTimeout
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	rctx, cancel := context.WithTimeout(req.Context(), wait)
+	p, err := t.Resolver.Picker(rctx, service)
+	cancel()
 	if err != nil {
 		closeBody(req)
 		return nil, err
