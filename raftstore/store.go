@@ -65,8 +65,9 @@ type Store struct {
 	snaps    raft.SnapshotStore
 	raftAddr string
 
-	gossip *gossip
-	ml     *memberlist.Memberlist
+	gossip     *gossip
+	ml         *memberlist.Memberlist
+	gossipAddr string
 
 	// hadState: Raft had state when the store opened (so it never bootstraps).
 	hadState bool
@@ -237,6 +238,8 @@ func Open(cfg Config) (*Store, error) {
 		return fail(err)
 	}
 	s.ml = ml
+	n := ml.LocalNode()
+	s.gossipAddr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	undo = append(undo, func() { ml.Shutdown() })
 
 	if cfg.Metrics != nil {
@@ -354,10 +357,7 @@ func (s *Store) RaftAddr() string { return s.raftAddr }
 
 // GossipAddr is the advertised gossip address (with the bound port), the
 // address other servers pass to Join.
-func (s *Store) GossipAddr() string {
-	n := s.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (s *Store) GossipAddr() string { return s.gossipAddr }
 
 // ID is this server's Raft server id: a UUID kept in the data dir.
 func (s *Store) ID() string { return s.id }
