@@ -142,9 +142,9 @@ func TestEveryReadSetsIndexAndLeaderHeaders(t *testing.T) {
 	if a.header.Get(api.HeaderKnownLeader) != "true" || a.header.Get(api.HeaderLastContact) != "12" {
 		t.Fatalf("follower headers: %v", a.header)
 	}
-	f.store.setLeader(api.Leader{})
+	f.store.setLeader(api.Leader{LastContact: "never"})
 	a = f.must(http.StatusOK, http.MethodGet, "/v1/services/web/instances", "")
-	if a.header.Get(api.HeaderKnownLeader) != "false" {
+	if a.header.Get(api.HeaderKnownLeader) != "false" || a.header.Get(api.HeaderLastContact) != "-1" {
 		t.Fatalf("follower without leader: %v", a.header)
 	}
 }

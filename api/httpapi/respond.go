@@ -22,6 +22,7 @@ var (
 	trueHdr          = []string{"true"}
 	falseHdr         = []string{"false"}
 	zeroHdr          = []string{"0"}
+	neverHdr         = []string{"-1"}
 	octetStreamHdr   = []string{"application/octet-stream"}
 	forwardedHdrOnce = []string{"1"}
 )
@@ -68,7 +69,8 @@ func (h *Handler) setLeaderHeaders(hdr http.Header) {
 }
 
 // lastContactHdr turns the store's last contact (a Go duration string, or
-// already milliseconds) into whole milliseconds.
+// already milliseconds) into whole milliseconds; -1 when this server never
+// heard from a leader (the store says "never") or the value is unreadable.
 func lastContactHdr(s string) []string {
 	switch s {
 	case "", "0", "0s":
@@ -83,7 +85,7 @@ func lastContactHdr(s string) []string {
 	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return []string{s}
 	}
-	return zeroHdr
+	return neverHdr
 }
 
 // headerCache keeps formatted X-Roster-Index and Content-Length values so
