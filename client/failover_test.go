@@ -43,7 +43,7 @@ func TestNoLeaderIsRetriedUntilALeaderIsBack(t *testing.T) {
 	defer c.Close()
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", ID: "web-1", Port: 80})
+		_, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", ID: "web-1", Address: "10.0.0.1", Port: 80})
 		done <- err
 	}()
 	eventually(t, 5*time.Second, func() error {

@@ -63,7 +63,7 @@ func TestRegistrationRegistersAgainWhenTheServerForgetsIt(t *testing.T) {
 func TestRegistrationRecoversAfterItsLeaseExpired(t *testing.T) {
 	s := startFake(t)
 	c := newClient(t, s.Addr())
-	reg, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", ID: "web-1", Port: 80, TTL: 300 * time.Millisecond, DeregisterAfter: 100 * time.Millisecond})
+	reg, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", ID: "web-1", Address: "10.0.0.1", Port: 80, TTL: 300 * time.Millisecond, DeregisterAfter: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestDeregisterRemovesOnlyThatInstance(t *testing.T) {
 func TestRegisterMakesUpAnID(t *testing.T) {
 	s := startFake(t)
 	c := newClient(t, s.Addr())
-	reg, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", Port: 80})
+	reg, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", Address: "10.0.0.1", Port: 80})
 	if err != nil {
 		t.Fatal(err)
 	}

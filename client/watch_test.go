@@ -46,7 +46,7 @@ func TestWatchDeliversTheListAndEveryChange(t *testing.T) {
 		t.Fatalf("first list of a service not yet registered: %s", ids(l))
 	}
 	register(t, c, "web-1", 0) // another service: no update for orders
-	reg, err := c.Register(ctx, client.InstanceSpec{Service: "orders", ID: "orders-1", Port: 1})
+	reg, err := c.Register(ctx, client.InstanceSpec{Service: "orders", ID: "orders-1", Address: "10.0.0.1", Port: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,6 +243,10 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, api.CodeInvalid, "service names are 1-63 letters, digits and hyphens", "service")
 		return
 	}
+	if req.Address == "" {
+		writeError(w, http.StatusBadRequest, api.CodeInvalid, "invalid address: must not be empty", "address")
+		return
+	}
 	if req.Port < 0 || req.Port > 65535 {
 		writeError(w, http.StatusBadRequest, api.CodeInvalid, "port out of range", "port")
 		return

@@ -151,7 +151,7 @@ func TestCLIRegisterForegroundHeartbeatsThenDeregisters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		code, _, _ := cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--port", "80", "--ttl", "300ms", "-f")
+		code, _, _ := cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80", "--ttl", "300ms", "-f")
 		done <- code
 	}()
 	waitFor(t, 5*time.Second, func() error {
@@ -193,7 +193,7 @@ func TestCLIWatchPrintsEveryChange(t *testing.T) {
 		return nil
 	})
 	for i := 1; i <= 2; i++ {
-		if code, _, stderr := cli(t, context.Background(), runRegister, s.Addr(), "--service", "web", "--id", fmt.Sprintf("web-%d", i), "--port", "80"); code != exitOK {
+		if code, _, stderr := cli(t, context.Background(), runRegister, s.Addr(), "--service", "web", "--id", fmt.Sprintf("web-%d", i), "--address", "10.0.0.1", "--port", "80"); code != exitOK {
 			t.Fatal(stderr)
 		}
 		waitFor(t, 5*time.Second, func() error {
@@ -237,7 +237,7 @@ func TestCLIClusterVerbs(t *testing.T) {
 func TestCLISnapshotSaveAndRestore(t *testing.T) {
 	s := fakeServer(t)
 	ctx := context.Background()
-	cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--port", "80")
+	cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80")
 	file := filepath.Join(t.TempDir(), "backup.snap")
 	if code, _, stderr := cli(t, ctx, runSnapshot, s.Addr(), "save", file); code != exitOK {
 		t.Fatal(stderr)

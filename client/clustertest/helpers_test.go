@@ -1,0 +1,211 @@
+// Package clustertest holds the Go client's tests against real Roster
+// servers started in-process with the node package: dev servers and
+// 3-server Raft clusters on loopback. The client package itself only
+// imports api and the standard library; these tests live apart so that it
+// stays that way.
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/client"
+	"github.com/rosterhq/roster/node"
+)
+
+func eventually(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not true within %v: %v", within, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func never(t *testing.T, period time.Duration, bad func() error) {
+	t.Helper()
+	deadline := time.Now().Add(period)
+	for time.Now().Before(deadline) {
+		if err := bad(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func closeNode(n *node.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.Close(ctx)
+}
+
+// startDev starts a single in-memory server on httpAddr ("127.0.0.1:0" for
+// any port).
+func startDev(t *testing.T, httpAddr string) *node.Node {
+	t.Helper()
+	n, err := node.Start(node.Config{
+		Node: "dev", Dev: true,
+		HTTPAddr: httpAddr, DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeNode(n) })
+	waitReady(t, n)
+	return n
+}
+
+// startCluster starts n servers that form one Raft cluster.
+func startCluster(t *testing.T, size int) []*node.Node {
+	t.Helper()
+	var nodes []*node.Node
+	for i := range size {
+		cfg := node.Config{
+			Node: fmt.Sprintf("s%d", i), DataDir: t.TempDir(), BootstrapExpect: size,
+			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		}
+		if i > 0 {
+			cfg.Join = []string{nodes[0].GossipAddr()}
+		}
+		n, err := node.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeNode(n) })
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		waitReady(t, n)
+	}
+	return nodes
+}
+
+func waitReady(t *testing.T, n *node.Node) {
+	t.Helper()
+	c := newClient(t, n.HTTPAddr())
+	eventually(t, 20*time.Second, func() error { return c.Ready(context.Background()) })
+}
+
+func addrs(nodes []*node.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.HTTPAddr())
+	}
+	return out
+}
+
+func leader(t *testing.T, nodes []*node.Node) *node.Node {
+	t.Helper()
+	var l *node.Node
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range nodes {
+			if n.Store().IsLeader() {
+				l = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader")
+	})
+	return l
+}
+
+func newClient(t *testing.T, addrs ...string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Addrs: addrs, Retry: client.RetryPolicy{BaseDelay: 20 * time.Millisecond, MaxDelay: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// proxy forwards TCP connections to a server and can cut them off, to
+// make a client lose the cluster while the cluster stays up.
+type proxy struct {
+	ln      net.Listener
+	target  string
+	blocked atomic.Bool
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.blocked.Load() {
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(in, out)
+		go p.pipe(out, in)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// cut closes every connection; block makes new ones fail too.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]struct{}{}
+}
+
+func (p *proxy) block(v bool) {
+	p.blocked.Store(v)
+	if v {
+		p.cut()
+	}
+}
