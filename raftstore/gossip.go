@@ -39,6 +39,11 @@ type nodeMeta struct {
 	// HasState is true once the server has Raft state, so it takes no part
 	// in a bootstrap.
 	HasState bool `json:"st,omitempty"`
+	// Leaving is set by a server that is leaving the cluster gracefully,
+	// just before its gossip leave: memberlist's events do not tell a
+	// departure from a failure, so the leader learns it from here and
+	// removes the server from the Raft configuration at once.
+	Leaving bool `json:"lv,omitempty"`
 }
 
 func parseMeta(b []byte) (nodeMeta, error) {
@@ -121,6 +126,12 @@ func (g *gossip) setCluster(id string) {
 	if changed {
 		signal(g.metaChanged)
 	}
+}
+
+func (g *gossip) setLeaving() {
+	g.mu.Lock()
+	g.self.Leaving = true
+	g.mu.Unlock()
 }
 
 func (g *gossip) setHasState() {
@@ -208,13 +219,27 @@ func (g *gossip) NotifyJoin(n *memberlist.Node) { g.record(n, memberlist.StateAl
 // NotifyUpdate implements memberlist.EventDelegate.
 func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, memberlist.StateAlive) }
 
-// NotifyLeave implements memberlist.EventDelegate: n.State tells a graceful
-// leave (StateLeft) from a failure (StateDead).
-func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	st := n.State
-	if st != memberlist.StateLeft {
-		st = memberlist.StateDead
+// effectiveState is a member's state for membership decisions: an alive
+// server that announced it is leaving counts as left.
+func (m *member) effectiveState() memberlist.NodeStateType {
+	if m.Meta.Leaving && m.State == memberlist.StateAlive {
+		return memberlist.StateLeft
 	}
+	return m.State
+}
+
+// NotifyLeave implements memberlist.EventDelegate. A server that announced
+// it was leaving has left; any other has failed.
+func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	st := memberlist.StateDead
+	if m, err := parseMeta(n.Meta); err == nil && m.Leaving {
+		st = memberlist.StateLeft
+	}
+	g.mu.RLock()
+	if m, ok := g.members[n.Name]; ok && m.Meta.Leaving {
+		st = memberlist.StateLeft
+	}
+	g.mu.RUnlock()
 	g.record(n, st)
 }
 

@@ -162,7 +162,7 @@ func (s *Store) reconcile() {
 		if m.Meta.Cluster != "" && cluster != "" && m.Meta.Cluster != cluster {
 			continue
 		}
-		if prev, ok := byID[m.Meta.ID]; ok && prev.State == memberlist.StateAlive {
+		if prev, ok := byID[m.Meta.ID]; ok && prev.effectiveState() == memberlist.StateAlive {
 			continue
 		}
 		byID[m.Meta.ID] = m
@@ -174,7 +174,7 @@ func (s *Store) reconcile() {
 
 	for _, m := range members {
 		id := m.Meta.ID
-		if m.State != memberlist.StateAlive || byID[id].Name != m.Name {
+		if m.effectiveState() != memberlist.StateAlive || byID[id].Name != m.Name {
 			continue
 		}
 		srv, ok := inConf[id]
@@ -208,7 +208,7 @@ func (s *Store) reconcile() {
 			continue
 		}
 		m, known := byID[string(srv.ID)]
-		if string(srv.ID) == s.id || (known && (m.State == memberlist.StateAlive || m.State == memberlist.StateSuspect)) {
+		if string(srv.ID) == s.id || (known && (m.effectiveState() == memberlist.StateAlive || m.State == memberlist.StateSuspect)) {
 			aliveVoters++
 		}
 	}
@@ -218,7 +218,7 @@ func (s *Store) reconcile() {
 		if !ok || id == s.id || byID[id].Name != m.Name {
 			continue
 		}
-		switch m.State {
+		switch m.effectiveState() {
 		case memberlist.StateLeft:
 			if s.changeMembership("remove_left", m, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)) && srv.Suffrage == raft.Voter {
 				voters--
@@ -268,6 +268,12 @@ func (s *Store) leaveCluster(ctx context.Context) error {
 		if err := s.raft.RemoveServer(raft.ServerID(s.id), 0, membershipTimeout).Error(); err != nil {
 			s.log.Warn("leader could not remove itself from the raft configuration", "err", err)
 		}
+	}
+	// Announce the departure (memberlist's own leave message does not tell
+	// a leave from a failure), then leave gossip.
+	s.gossip.setLeaving()
+	if err := s.ml.UpdateNode(s.cfg.scaled(2 * time.Second)); err != nil {
+		s.log.Warn("gossip leaving announcement failed", "err", err)
 	}
 	if err := s.ml.Leave(s.cfg.scaled(5 * time.Second)); err != nil {
 		s.log.Warn("gossip leave broadcast failed", "err", err)

@@ -63,7 +63,7 @@ func (s *Store) Members() []api.Member {
 		}
 		out = append(out, api.Member{
 			Name: m.Name, ID: m.Meta.ID, GossipAddr: m.Addr, HTTPAddr: m.Meta.HTTP, DNSAddr: m.Meta.DNS,
-			RaftAddr: m.Meta.Raft, State: stateName(m.State), RaftRole: role, Version: m.Meta.Version,
+			RaftAddr: m.Meta.Raft, State: stateName(m.effectiveState()), RaftRole: role, Version: m.Meta.Version,
 		})
 	}
 	return out

@@ -528,15 +528,15 @@ func TestLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 	f := c.followers()[0]
 	i := c.index(f)
 	f.crash()
-	leader := c.waitForLeader()
 	var last uint64
 	for n := range 100 {
-		_, idx, err := leader.Register(ctx, testInstance("web", fmt.Sprintf("lag-%d", n)))
+		idx, err := c.registerOnLeader(ctx, testInstance("web", fmt.Sprintf("lag-%d", n)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		last = idx
 	}
+	leader := c.waitForLeader()
 	eventually(t, 10*time.Second, func() error {
 		metas, err := leader.snaps.List()
 		if err != nil || len(metas) == 0 || metas[0].Index < last-20 {
