@@ -1,6 +1,6 @@
 // End-to-end test of the examples: the gateway and two users instances run
-// as real processes against a Roster server; requests go through the
-// gateway while an instance dies.
+// as real processes against a Roster dev server started in-process; requests
+// go through the gateway while an instance dies.
 package examples_test
 
 import (
@@ -18,7 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/client/rostertest"
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/client"
+	"github.com/rosterhq/roster/node"
 )
 
 var bin string
@@ -152,9 +154,48 @@ func eventually(t *testing.T, within time.Duration, check func() error) {
 	}
 }
 
+// rosterServer is a dev Roster server running in-process.
+type rosterServer struct {
+	n *node.Node
+	c *client.Client
+}
+
+func startRoster(t *testing.T) *rosterServer {
+	t.Helper()
+	n, err := node.Start(node.Config{
+		Node: "dev", Dev: true,
+		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	c, err := client.New(client.Config{Addrs: []string{n.HTTPAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	eventually(t, 10*time.Second, func() error { return c.Ready(context.Background()) })
+	return &rosterServer{n: n, c: c}
+}
+
+func (r *rosterServer) Addr() string { return r.n.HTTPAddr() }
+
+// Get returns the instance with this id, any status.
+func (r *rosterServer) Get(service, id string) (api.Instance, bool) {
+	inst, err := r.c.Instance(context.Background(), service, id)
+	if err != nil {
+		return api.Instance{}, false
+	}
+	return *inst, true
+}
+
 func TestGatewayKeepsAnsweringWhenAnInstanceDies(t *testing.T) {
-	roster := rostertest.NewServer()
-	t.Cleanup(roster.Close)
+	roster := startRoster(t)
 
 	a := start(t, "service", "--name", "users", "--roster", roster.Addr(), "--ttl", "2s")
 	b := start(t, "service", "--name", "users", "--roster", roster.Addr(), "--ttl", "2s")
@@ -203,17 +244,16 @@ func TestGatewayKeepsAnsweringWhenAnInstanceDies(t *testing.T) {
 		}
 		n++
 	}
-	if inst, ok := roster.Get(a.id); ok && inst.Status != "critical" {
+	if inst, ok := roster.Get("users", a.id); ok && inst.Status != api.StatusCritical {
 		t.Fatalf("dead instance still %s after its TTL", inst.Status)
 	}
 	t.Logf("%d requests after the kill, all answered by %s", n, b.id)
 }
 
 func TestServiceDeregistersOnSIGTERM(t *testing.T) {
-	roster := rostertest.NewServer()
-	t.Cleanup(roster.Close)
+	roster := startRoster(t)
 	p := start(t, "service", "--name", "users", "--roster", roster.Addr())
-	if _, ok := roster.Get(p.id); !ok {
+	if _, ok := roster.Get("users", p.id); !ok {
 		t.Fatalf("%s not registered", p.id)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -227,7 +267,7 @@ func TestServiceDeregistersOnSIGTERM(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("service did not stop on SIGTERM")
 	}
-	if _, ok := roster.Get(p.id); ok {
+	if _, ok := roster.Get("users", p.id); ok {
 		t.Fatal("still registered after SIGTERM")
 	}
 }
