@@ -324,8 +324,14 @@ func TestHeartbeatsKeepInstancesPassingAcrossFailover(t *testing.T) {
 	ctx := ctxT(t)
 	in := testInstance("pay", "pay-1")
 	in.TTL = 2 * time.Second
-	if _, err := c.registerOnLeader(ctx, in); err != nil {
+	idx, err := c.registerOnLeader(ctx, in)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range c.running() {
+		if err := s.WaitApplied(ctx, idx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
