@@ -286,11 +286,9 @@ func (s *Server) apexAnswer(qname string, qtype uint16) (*entry, error) {
 	if g := s.glue.Load(); g != nil {
 		glue = *g
 	}
-	switch classOf(qtype) {
-	case qANY:
-		return s.single(qname, qtype, dns.RcodeSuccess, 0, []item{{answer: s.soa}, {answer: s.ns}}, nil, glue)
-	}
 	switch qtype {
+	case dns.TypeANY:
+		return s.single(qname, qtype, dns.RcodeSuccess, 0, []item{{answer: s.soa}, {answer: s.ns}}, nil, glue)
 	case dns.TypeSOA:
 		return s.single(qname, qtype, dns.RcodeSuccess, 0, []item{{answer: s.soa}}, []dns.RR{s.ns}, glue)
 	case dns.TypeNS:

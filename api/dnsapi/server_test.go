@@ -2,12 +2,14 @@ package dnsapi
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/rosterhq/roster/api"
@@ -543,3 +545,60 @@ func TestCloseStopsListeners(t *testing.T) {
 
 // registry.Catalog must satisfy the seam.
 var _ Catalog = (*registry.Catalog)(nil)
+
+func TestEscapedNames(t *testing.T) {
+	c := newCatalog(t)
+	c.register(inst("web", "w1", "10.0.0.1", 80, "v1.2"))
+	c.register(inst("web", "w2", "10.0.0.2", 80))
+	srv := startServer(t, c.cat, nil)
+	cases := []dnsCase{
+		// A tag with a dot in it is asked for with an escaped dot.
+		{name: `v1\.2.web.service.roster.`, qtype: dns.TypeA, answer: []string{`v1\.2.web.service.roster. 0 IN A 10.0.0.1`}},
+		// \087 is "W": the same name as web.service.roster.
+		{name: `\087eb.service.roster.`, qtype: dns.TypeA, answer: []string{"Web.service.roster. 0 IN A 10.0.0.1", "Web.service.roster. 0 IN A 10.0.0.2"}},
+		// An escaped dot before the domain makes one label: not in the domain.
+		{name: `web.service\.roster.`, qtype: dns.TypeA, rcode: dns.RcodeRefused},
+	}
+	for _, tc := range cases {
+		r := exchange(t, srv, "udp", tc.name, tc.qtype, 0)
+		if tc.name == `\087eb.service.roster.` {
+			tc.name = "Web.service.roster." // miekg/dns presents the letter plainly
+		}
+		t.Run(tc.name, func(t *testing.T) { checkAnswer(t, r, tc) })
+	}
+}
+
+func TestMetricsCountRcodesAndCache(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := startServer(t, exampleCatalog(t).cat, func(c *Config) { c.Metrics = reg })
+	for range 3 {
+		exchange(t, srv, "udp", "web.service.roster.", dns.TypeA, 0)
+	}
+	exchange(t, srv, "udp", "nosuch.service.roster.", dns.TypeA, 0)
+	exchange(t, srv, "udp", "example.com.", dns.TypeA, 0)
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if v := m.GetCounter().GetValue(); v != 0 {
+				got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = v
+			}
+		}
+	}
+	want := map[string]float64{
+		"roster_dns_queries_total/NOERROR":   3,
+		"roster_dns_queries_total/NXDOMAIN":  1,
+		"roster_dns_queries_total/REFUSED":   1,
+		"roster_dns_answer_cache_total/hit":  2,
+		"roster_dns_answer_cache_total/miss": 2,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("metrics %v, want %v", got, want)
+	}
+	if _, err := New(Config{Catalog: newCatalog(t).cat, Metrics: reg}); err == nil {
+		t.Error("second server registered the same metrics")
+	}
+}
