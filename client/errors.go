@@ -65,9 +65,9 @@ func (e *APIError) Error() string {
 		msg = http.StatusText(e.Status)
 	}
 	if e.Field != "" {
-		return fmt.Sprintf("roster: %d %s: %s (field %s)", e.Status, e.Code, msg, e.Field)
+		return fmt.Sprintf("%d %s: %s (field %s)", e.Status, e.Code, msg, e.Field)
 	}
-	return fmt.Sprintf("roster: %d %s: %s", e.Status, e.Code, msg)
+	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, msg)
 }
 
 // Is maps the answer onto the package's sentinel errors.
