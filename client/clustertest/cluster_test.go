@@ -31,6 +31,12 @@ func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Reads are local: wait until every server has applied the
+	// registration, so that what follows measures the lease alone.
+	for _, n := range nodes {
+		r := newClient(t, n.HTTPAddr())
+		eventually(t, 5*time.Second, func() error { return passing(ctx, r, "web", "web-1") })
+	}
 	l := leader(t, nodes)
 	closeNode(l)
 	var rest []string
