@@ -98,6 +98,8 @@ type Config struct {
 	gossipTuning        func(*memberlist.Config)
 	// noCoalesce sends every write as its own log entry (for comparisons).
 	noCoalesce bool
+	// inFlight overrides entriesInFlight (benchmarks).
+	inFlight int
 }
 
 func (c *Config) setDefaults() error {
