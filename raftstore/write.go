@@ -23,6 +23,10 @@ const (
 	// costs an fsync on every server whatever the entry holds, so fewer,
 	// fuller entries win.
 	entriesInFlight = 1
+	// coalesceLinger bounds how long the batcher waits for the writers of
+	// the previous entry to come back (see gather): small next to a Raft
+	// round, which costs an fsync on every server.
+	coalesceLinger = 500 * time.Microsecond
 )
 
 // writeReq is one registration or deregistration waiting for the batcher.
@@ -203,6 +207,7 @@ func (s *Store) runWrites(ctx context.Context) {
 	}()
 
 	var carry *writeReq
+	lastSize := 0
 	for {
 		first := carry
 		carry = nil
@@ -221,22 +226,9 @@ func (s *Store) runWrites(ctx context.Context) {
 		}
 		batch := []*writeReq{first}
 		if !s.cfg.noCoalesce {
-			ids := map[string]struct{}{first.id: {}}
-		drain:
-			for len(batch) < maxCommandsPerEntry {
-				select {
-				case r := <-s.writes:
-					if _, dup := ids[r.id]; dup {
-						carry = r
-						break drain
-					}
-					ids[r.id] = struct{}{}
-					batch = append(batch, r)
-				default:
-					break drain
-				}
-			}
+			batch, carry = s.gather(batch, lastSize)
 		}
+		lastSize = len(batch)
 		data := batch[0].data
 		if len(batch) > 1 {
 			cmds := make([][]byte, len(batch))
@@ -248,6 +240,45 @@ func (s *Store) runWrites(ctx context.Context) {
 		s.metrics.entryCommands.Observe(float64(len(batch)))
 		pending <- inflight{fut: s.raft.Apply(data, writeTimeout), reqs: batch}
 	}
+}
+
+// gather adds queued writes to batch, up to maxCommandsPerEntry, stopping
+// before a second write for the same id (returned as carry). When the
+// previous entry carried several writes, their clients are coming back
+// together as it completes: gather then lingers up to coalesceLinger for
+// as many as the previous entry held, so that one of them does not go alone
+// in an entry and make the rest wait a whole Raft round. A lone write
+// (previous entry of one, or idle) never waits.
+func (s *Store) gather(batch []*writeReq, lastSize int) (_ []*writeReq, carry *writeReq) {
+	ids := map[string]struct{}{batch[0].id: {}}
+	want := min(lastSize, maxCommandsPerEntry)
+	var linger <-chan time.Time
+	if want > 1 {
+		t := time.NewTimer(coalesceLinger)
+		defer t.Stop()
+		linger = t.C
+	}
+	for len(batch) < maxCommandsPerEntry {
+		var r *writeReq
+		select {
+		case r = <-s.writes:
+		default:
+			if len(batch) >= want || linger == nil {
+				return batch, nil
+			}
+			select {
+			case r = <-s.writes:
+			case <-linger:
+				return batch, nil
+			}
+		}
+		if _, dup := ids[r.id]; dup {
+			return batch, r
+		}
+		ids[r.id] = struct{}{}
+		batch = append(batch, r)
+	}
+	return batch, nil
 }
 
 // complete waits for one coalesced entry and answers its writes.
