@@ -30,9 +30,11 @@ type Catalog struct {
 	tombQ     tombHeap          // tombstones by time, for deterministic expiry
 	listIndex uint64            // index of the last change to the service list
 	pend      map[string]*pending
+	free      []*pending        // pending objects for reuse
+	tallies   map[string]*tally // per service: counts and tag references
 
 	index atomic.Uint64
-	views sync.Map // service name -> *ServiceView, read without locks
+	views sync.Map // service name -> *viewSlot, read without locks
 	list  atomic.Pointer[ServicesView]
 	// listMu makes one reader build the service list after a change while
 	// the others wait for it.
@@ -40,11 +42,75 @@ type Catalog struct {
 	watch  watchers
 }
 
+// viewSlot holds the current view of one service; replacing the pointer
+// costs no allocation, unlike storing into the sync.Map.
+type viewSlot struct {
+	v atomic.Pointer[ServiceView]
+}
+
+// setView publishes a service's view. Called with mu held for writing.
+func (c *Catalog) setView(name string, v *ServiceView) {
+	if s, ok := c.views.Load(name); ok {
+		s.(*viewSlot).v.Store(v)
+		return
+	}
+	s := &viewSlot{}
+	s.v.Store(v)
+	c.views.Store(name, s)
+}
+
 // pending collects one Apply's changes to one service; publish merges them
 // into a new view once, however many instances the Apply touched.
 type pending struct {
-	up map[string]Instance
-	rm map[string]bool
+	ch          map[string]pendingOp // by instance id
+	tagsChanged bool                 // a tag appeared in or left the service
+}
+
+type pendingOp struct {
+	inst    Instance
+	removed bool
+}
+
+// tally keeps a service's summary up to date in O(changes): instance counts
+// by status and how many instances carry each tag.
+type tally struct {
+	passing, warning, critical int
+	tags                       map[string]int
+}
+
+// add counts an instance in (delta 1) or out (delta -1) and reports whether
+// the set of tags changed.
+func (t *tally) add(in *Instance, delta int) (tagsChanged bool) {
+	switch in.Status {
+	case api.StatusPassing:
+		t.passing += delta
+	case api.StatusWarning:
+		t.warning += delta
+	case api.StatusCritical:
+		t.critical += delta
+	}
+	for _, tag := range in.Tags {
+		n := t.tags[tag] + delta
+		switch {
+		case n <= 0:
+			delete(t.tags, tag)
+			tagsChanged = true
+		case n == 1 && delta > 0:
+			t.tags[tag] = n
+			tagsChanged = true
+		default:
+			t.tags[tag] = n
+		}
+	}
+	return tagsChanged
+}
+
+func newTally(insts []Instance) *tally {
+	t := &tally{tags: make(map[string]int)}
+	for i := range insts {
+		t.add(&insts[i], 1)
+	}
+	return t
 }
 
 // New returns an empty catalog.
@@ -54,6 +120,7 @@ func New() *Catalog {
 		byID:     make(map[string]string),
 		tombs:    make(map[string]int64),
 		pend:     make(map[string]*pending),
+		tallies:  make(map[string]*tally),
 	}
 }
 
@@ -134,7 +201,11 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 		delete(c.tombs, inst.ID)
 	}
 	inst.ModifyIndex = index
-	c.put(inst)
+	if exists {
+		c.put(&old, inst)
+	} else {
+		c.put(nil, inst)
+	}
 	res.Instance = inst
 	res.Changed = append(res.Changed, Change{Kind: ChangeUpsert, Instance: inst})
 }
@@ -150,7 +221,7 @@ func (c *Catalog) deregister(service, id string, now int64, res *Result) {
 		return
 	}
 	old, _ := c.get(svc, id)
-	c.remove(svc, id)
+	c.remove(old)
 	c.tombs[id] = now
 	heap.Push(&c.tombQ, tomb{id: id, at: now})
 	res.Changed = append(res.Changed, Change{Kind: ChangeRemove, Instance: old})
@@ -189,7 +260,7 @@ func (c *Catalog) setStatus(index uint64, updates []StatusUpdate, now int64, res
 			continue
 		}
 		next.ModifyIndex = index
-		c.put(next)
+		c.put(&old, next)
 		res.Changed = append(res.Changed, Change{Kind: ChangeUpsert, Instance: next})
 	}
 }
@@ -206,7 +277,7 @@ func (c *Catalog) reap(ids []string, res *Result) {
 		if old.Status != api.StatusCritical {
 			continue
 		}
-		c.remove(svc, id)
+		c.remove(old)
 		res.Changed = append(res.Changed, Change{Kind: ChangeRemove, Instance: old})
 	}
 }
@@ -214,11 +285,8 @@ func (c *Catalog) reap(ids []string, res *Result) {
 // get finds an instance as the current Apply sees it.
 func (c *Catalog) get(svc, id string) (Instance, bool) {
 	if p := c.pend[svc]; p != nil {
-		if in, ok := p.up[id]; ok {
-			return in, true
-		}
-		if p.rm[id] {
-			return Instance{}, false
+		if op, ok := p.ch[id]; ok {
+			return op.inst, !op.removed
 		}
 	}
 	v := c.services[svc]
@@ -231,44 +299,81 @@ func (c *Catalog) get(svc, id string) (Instance, bool) {
 func (c *Catalog) pending(svc string) *pending {
 	p := c.pend[svc]
 	if p == nil {
-		p = &pending{up: make(map[string]Instance), rm: make(map[string]bool)}
+		if n := len(c.free); n > 0 {
+			p, c.free = c.free[n-1], c.free[:n-1]
+		} else {
+			p = &pending{ch: make(map[string]pendingOp)}
+		}
 		c.pend[svc] = p
 	}
 	return p
 }
 
-func (c *Catalog) put(inst Instance) {
-	p := c.pending(inst.Service)
-	p.up[inst.ID] = inst
-	delete(p.rm, inst.ID)
+func (c *Catalog) tally(svc string) *tally {
+	t := c.tallies[svc]
+	if t == nil {
+		t = &tally{tags: make(map[string]int)}
+		c.tallies[svc] = t
+	}
+	return t
 }
 
-func (c *Catalog) remove(svc, id string) {
-	p := c.pending(svc)
-	delete(p.up, id)
-	p.rm[id] = true
-	delete(c.byID, id)
+// put stores inst, replacing old (nil for a new instance).
+func (c *Catalog) put(old *Instance, inst Instance) {
+	p := c.pending(inst.Service)
+	t := c.tally(inst.Service)
+	if old != nil && t.add(old, -1) {
+		p.tagsChanged = true
+	}
+	if t.add(&inst, 1) {
+		p.tagsChanged = true
+	}
+	p.ch[inst.ID] = pendingOp{inst: inst}
+}
+
+func (c *Catalog) remove(old Instance) {
+	p := c.pending(old.Service)
+	if c.tally(old.Service).add(&old, -1) {
+		p.tagsChanged = true
+	}
+	p.ch[old.ID] = pendingOp{inst: Instance{ID: old.ID}, removed: true}
+	delete(c.byID, old.ID)
 }
 
 // publish rebuilds the view of every service the Apply changed (each in
-// O(its instances)), moves the indexes and wakes the watchers of what
-// changed. Views are stored before the index so that a reader that loads
-// the index first and then misses a view never answers a stale empty list
-// at a new index.
+// O(its instances), a copy), moves the indexes and wakes the watchers of
+// what changed. Views are stored before the index so that a reader that
+// loads the index first and then misses a view never answers a stale empty
+// list at a new index.
 func (c *Catalog) publish(index uint64) {
 	var changed []string
 	listChanged := false
 	for name, p := range c.pend {
 		old := c.services[name]
-		v := newServiceView(name, index, merge(old, p))
+		insts := merge(old, p)
+		t := c.tallies[name]
+		sum := api.ServiceSummary{Name: name, Instances: len(insts),
+			Passing: t.passing, Warning: t.warning, Critical: t.critical}
+		if p.tagsChanged || old == nil {
+			sum.Tags = sortedKeys(t.tags)
+		} else {
+			sum.Tags = old.summary.Tags
+		}
+		if len(insts) == 0 {
+			delete(c.tallies, name)
+		}
+		v := &ServiceView{Name: name, Index: index, Instances: insts, summary: sum}
 		c.services[name] = v
-		c.views.Store(name, v)
+		c.setView(name, v)
 		changed = append(changed, name)
 		wasListed := old != nil && len(old.Instances) > 0
 		isListed := len(v.Instances) > 0
 		if wasListed != isListed || isListed && !sameSummary(&old.summary, &v.summary) {
 			listChanged = true
 		}
+		clear(p.ch)
+		p.tagsChanged = false
+		c.free = append(c.free, p)
 	}
 	clear(c.pend)
 	if listChanged {
@@ -281,36 +386,44 @@ func (c *Catalog) publish(index uint64) {
 	}
 }
 
-// merge applies pending changes to a sorted view: O(n + k log k) for n
-// instances and k changes.
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// merge applies pending changes to a sorted view: the unchanged runs are
+// copied in bulk, so the cost is one copy of the service plus O(k log n)
+// for k changes.
 func merge(old *ServiceView, p *pending) []Instance {
 	var base []Instance
 	if old != nil {
 		base = old.Instances
 	}
-	ids := make([]string, 0, len(p.up))
-	for id := range p.up {
+	ids := make([]string, 0, len(p.ch))
+	for id := range p.ch {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	out := make([]Instance, 0, len(base)+len(ids))
-	i, j := 0, 0
-	for i < len(base) || j < len(ids) {
-		switch {
-		case j == len(ids) || i < len(base) && base[i].ID < ids[j]:
-			if !p.rm[base[i].ID] {
-				out = append(out, base[i])
-			}
+	i := 0
+	for _, id := range ids {
+		k, found := slices.BinarySearchFunc(base[i:], id, func(in Instance, id string) int {
+			return cmpString(in.ID, id)
+		})
+		out = append(out, base[i:i+k]...)
+		i += k
+		if found {
 			i++
-		case i == len(base) || ids[j] < base[i].ID:
-			out = append(out, p.up[ids[j]])
-			j++
-		default: // replaced
-			out = append(out, p.up[ids[j]])
-			i++
-			j++
+		}
+		if op := p.ch[id]; !op.removed {
+			out = append(out, op.inst)
 		}
 	}
+	out = append(out, base[i:]...)
 	if len(out) == 0 {
 		return nil
 	}
@@ -327,8 +440,8 @@ func (c *Catalog) Index() uint64 { return c.index.Load() }
 func (c *Catalog) Service(name string) *ServiceView {
 	name = lower(name)
 	idx := c.index.Load() // before the lookup: see publish
-	if v, ok := c.views.Load(name); ok {
-		return v.(*ServiceView)
+	if s, ok := c.views.Load(name); ok {
+		return s.(*viewSlot).v.Load()
 	}
 	return newServiceView(name, idx, nil)
 }

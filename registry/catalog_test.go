@@ -478,6 +478,19 @@ func TestApplyIsDeterministic(t *testing.T) {
 		return snapshotBytes(t, c)
 	}
 	first := run()
+	// The summaries kept up to date change by change equal a recount.
+	c := New()
+	for i, cmd := range cmds {
+		c.Apply(uint64(i+1), cmd)
+		if i%25 != 0 {
+			continue
+		}
+		for name, v := range c.services {
+			if want := summarize(name, v.Instances); !sameSummary(&v.summary, &want) {
+				t.Fatalf("after command %d, %s: summary %+v, recount %+v", i, name, v.summary, want)
+			}
+		}
+	}
 	for range 3 {
 		if got := run(); string(got) != string(first) {
 			t.Fatal("the same commands gave different snapshots")

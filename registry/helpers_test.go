@@ -70,22 +70,6 @@ func snapshotBytes(t testing.TB, c *Catalog) []byte {
 	return buf.Bytes()
 }
 
-// eventually polls cond until it returns nil or the deadline passes.
-func eventually(t testing.TB, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", d, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func closed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:

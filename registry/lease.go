@@ -106,10 +106,15 @@ type lease struct {
 	outputAt      time.Time // last write of the output (or decision to write it)
 
 	deadline time.Time // TTL deadline while armed
-	reapAt   time.Time // reap deadline while armed
-	expPos   int       // in Lessor.exp: armed, not yet due
-	duePos   int       // in Lessor.due: deadline passed, awaiting expiry
-	reapPos  int       // in Lessor.reap
+	// heapAt is the deadline the lease is filed under in Lessor.exp; a
+	// renewal only moves deadline, and Due refiles a lease whose heapAt
+	// passed but deadline did not. So Renew is O(1) and a lease is refiled
+	// at most once per TTL. Always heapAt <= deadline.
+	heapAt  time.Time
+	reapAt  time.Time // reap deadline while armed
+	expPos  int       // in Lessor.exp: armed, not yet due
+	duePos  int       // in Lessor.due: deadline passed, awaiting expiry
+	reapPos int       // in Lessor.reap
 
 	expiring bool // handed out by Due, the critical write not seen yet
 	reaping  bool // handed out by Due, the removal not seen yet
@@ -174,7 +179,7 @@ func NewLessor(cfg LeaseConfig) *Lessor {
 		leases:    make(map[string]*lease),
 		svcLeases: make(map[string]int),
 		outputs:   make(map[string]time.Time),
-		exp:       newLeaseHeap(func(l *lease) time.Time { return l.deadline }, func(l *lease) *int { return &l.expPos }),
+		exp:       newLeaseHeap(func(l *lease) time.Time { return l.heapAt }, func(l *lease) *int { return &l.expPos }),
 		due:       newLeaseHeap(func(l *lease) time.Time { return l.deadline }, func(l *lease) *int { return &l.duePos }),
 		reap:      newLeaseHeap(func(l *lease) time.Time { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
 		win:       newWindow(),
@@ -314,7 +319,14 @@ func (l *Lessor) armTTL(le *lease, deadline time.Time) {
 		l.win.undue(le.service)
 	}
 	le.deadline = deadline
-	l.exp.push(le)
+	switch {
+	case !l.exp.has(le):
+		le.heapAt = deadline
+		l.exp.push(le)
+	case deadline.Before(le.heapAt):
+		le.heapAt = deadline
+		l.exp.fix(le)
+	}
 }
 
 func (l *Lessor) unarmTTL(le *lease) {
@@ -391,6 +403,7 @@ func (l *Lessor) armAll(now time.Time) {
 		le.expiring, le.reaping = false, false
 		if le.ttl > 0 && !le.critical() {
 			le.deadline = now.Add(le.ttl)
+			le.heapAt = le.deadline
 			l.exp.push(le)
 		}
 		if le.critical() && le.deregAfter > 0 {
@@ -533,7 +546,12 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 	l.lastDue = now
 	l.refill(now)
 
-	for le := l.exp.peek(); le != nil && !le.deadline.After(now); le = l.exp.peek() {
+	for le := l.exp.peek(); le != nil && !le.heapAt.After(now); le = l.exp.peek() {
+		if le.deadline.After(now) { // renewed since it was filed
+			le.heapAt = le.deadline
+			l.exp.fix(le)
+			continue
+		}
 		l.exp.remove(le)
 		l.due.push(le)
 		l.win.fallDue(le.service)
@@ -550,6 +568,7 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		l.win.expire(le.service, now.Add(le.ttl))
 		le.expiring = true
 		le.deadline = now.Add(expiryRetry)
+		le.heapAt = le.deadline
 		l.exp.push(le)
 		expire = append(expire, le.id)
 	}
@@ -595,7 +614,8 @@ func (l *Lessor) State() api.LeaseState {
 		st.Leases += n
 	}
 	if st.Armed {
-		st.Pending = l.due.len() + l.exp.countDue(now) + l.reap.countDue(now)
+		st.Pending = l.due.len() + l.exp.countDue(now, func(le *lease) bool { return !le.deadline.After(now) }) +
+			l.reap.countDue(now, nil)
 	}
 	if l.prot.paused {
 		st.Paused = true

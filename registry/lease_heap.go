@@ -107,9 +107,9 @@ func (h *leaseHeap) peek() *lease {
 	return h.items[0]
 }
 
-// countDue counts the entries whose key is at or before now, visiting only
-// those (and their children).
-func (h *leaseHeap) countDue(now time.Time) int {
+// countDue counts the entries whose key is at or before now and that pass
+// the optional filter, visiting only those (and their children).
+func (h *leaseHeap) countDue(now time.Time, filter func(*lease) bool) int {
 	n := 0
 	stack := []int{0}
 	for len(stack) > 0 {
@@ -118,7 +118,9 @@ func (h *leaseHeap) countDue(now time.Time) int {
 		if i >= len(h.items) || h.key(h.items[i]).After(now) {
 			continue
 		}
-		n++
+		if filter == nil || filter(h.items[i]) {
+			n++
+		}
 		stack = append(stack, 2*i+1, 2*i+2)
 	}
 	return n

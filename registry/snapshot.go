@@ -315,6 +315,12 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 			st.services[name] = newServiceView(name, snapshotIndex, v.Instances)
 		}
 	}
+	tallies := make(map[string]*tally, len(st.services))
+	for name, v := range st.services {
+		if len(v.Instances) > 0 {
+			tallies[name] = newTally(v.Instances)
+		}
+	}
 	tombQ := make(tombHeap, 0, len(st.tombs))
 	for id, at := range st.tombs {
 		tombQ = append(tombQ, tomb{id: id, at: at})
@@ -328,10 +334,11 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	c.tombs = st.tombs
 	c.tombQ = tombQ
 	c.listIndex = st.listIndex
+	c.tallies = tallies
 	clear(c.pend)
 	c.index.Store(st.index)
 	for name, v := range st.services {
-		c.views.Store(name, v)
+		c.setView(name, v)
 	}
 	for name := range old {
 		if _, ok := st.services[name]; !ok {
