@@ -113,6 +113,7 @@ func (s *Store) crash() {
 		s.cancel()
 		close(s.stop)
 		_ = s.raft.Shutdown().Error()
+		s.applied.halt(errClosed)
 		s.wg.Wait()
 		_ = s.ml.Shutdown()
 		_ = s.trans.Close()

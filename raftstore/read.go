@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,8 +60,8 @@ func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := s.fsm.haltErr(); err != nil {
-			return err
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err // applying stopped
 		}
 	}
 }

@@ -91,10 +91,14 @@ func (s *Store) Raft() api.RaftInfo {
 	return info
 }
 
-// Leases reports the lease table; Leader says whether this server leads.
+// Leases reports the lease table as the leader holds it; on a follower
+// Leader is false and the counts are zero (api.LeaseState).
 func (s *Store) Leases() api.LeaseState {
+	if !s.IsLeader() {
+		return api.LeaseState{}
+	}
 	st := s.lessor.State()
-	st.Leader = s.IsLeader()
+	st.Leader = true
 	return st
 }
 

@@ -393,6 +393,8 @@ func (s *Store) shutdown(ctx context.Context, leave bool) error {
 		if err := s.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}
+		// Nothing will be applied any more: wake every WaitApplied.
+		s.applied.halt(errClosed)
 		s.wg.Wait()
 		if err := s.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))

@@ -77,6 +77,9 @@ func TestDevServerBootstrapsAndRegisters(t *testing.T) {
 	if _, _, err := s.Register(ctx, in); !errors.Is(err, registry.ErrNoLeader) {
 		t.Fatalf("register after close: %v, want ErrNoLeader", err)
 	}
+	if err := s.WaitApplied(ctx, idx+100); !errors.Is(err, registry.ErrNoLeader) {
+		t.Fatalf("wait applied after close: %v, want it to end with ErrNoLeader", err)
+	}
 }
 
 func TestSingleServerKeepsItsIdentityAndDataAcrossRestart(t *testing.T) {
@@ -381,6 +384,11 @@ func TestHeartbeatsKeepInstancesPassingAcrossFailover(t *testing.T) {
 	}
 	if ls := leader.Leases(); !ls.Leader || !ls.Armed || ls.Leases != 1 {
 		t.Fatalf("new leader's lease table %+v, want leader, armed, 1 lease", ls)
+	}
+	for _, f := range c.followers() {
+		if ls := f.Leases(); ls.Leader || ls.Leases != 0 {
+			t.Fatalf("follower's lease state %+v, want not leader and zero counts", ls)
+		}
 	}
 }
 
@@ -837,4 +845,57 @@ func counterValue(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestRestoreOnClusterReachesEveryServer(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx := ctxT(t)
+	var last uint64
+	for n := range 10 {
+		idx, err := c.registerOnLeader(ctx, testInstance("web", fmt.Sprintf("keep-%d", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = idx
+	}
+	// A follower's backup is a consistent picture of what it has applied.
+	f := c.followers()[0]
+	if err := f.WaitApplied(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	var backup strings.Builder
+	if err := f.Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.registerOnLeader(ctx, testInstance("web", "after-backup")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Restore(ctx, strings.NewReader(backup.String())); !errors.Is(err, registry.ErrNotLeader) {
+		t.Fatalf("restore on a follower: %v, want ErrNotLeader", err)
+	}
+	leader := c.waitForLeader()
+	before := leader.Catalog().Service("web").Index
+	if err := leader.Restore(ctx, strings.NewReader(backup.String())); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	applied := leader.applied.load()
+	for _, s := range c.running() {
+		if err := s.WaitApplied(ctx, applied); err != nil {
+			t.Fatalf("%s: %v", s.cfg.NodeName, err)
+		}
+		if _, ok := s.Catalog().Instance("after-backup"); ok {
+			t.Fatalf("%s still has the instance registered after the backup", s.cfg.NodeName)
+		}
+		for n := range 10 {
+			if _, ok := s.Catalog().Instance(fmt.Sprintf("keep-%d", n)); !ok {
+				t.Fatalf("%s misses keep-%d after the restore", s.cfg.NodeName, n)
+			}
+		}
+		if idx := s.Catalog().Service("web").Index; idx <= before {
+			t.Fatalf("%s: service index %d after restore, want above %d", s.cfg.NodeName, idx, before)
+		}
+	}
+	if _, err := c.registerOnLeader(ctx, testInstance("web", "after-restore")); err != nil {
+		t.Fatalf("write after restore: %v", err)
+	}
 }
