@@ -4,8 +4,10 @@
 # the same run with the same dnsperf settings (design.md: >= 0.9, floor 0.75).
 # Both servers run from ./api/dnsapi/bench; rounds alternate between them.
 # Needs dnsperf (apt-get install -y dnsperf).
+# With NODE=1 it also measures a whole `roster server --dev` (HTTP, Raft,
+# metrics and all) holding the same service, registered over HTTP.
 # Usage: scripts/bench-dns.sh [seconds] [rounds]   env: N (records, 10), QTYPE (A),
-#        CLIENTS (dnsperf -c, 8), OUTSTANDING (dnsperf -q, 200)
+#        CLIENTS (dnsperf -c, 8), OUTSTANDING (dnsperf -q, 200), NODE (0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}; rounds=${2:-3}; n=${N:-10}; qtype=${QTYPE:-A}
@@ -25,6 +27,18 @@ start() { # mode port
 }
 start fixed 18654
 start roster 18653
+node=${NODE:-0}
+if [ "$node" = 1 ]; then
+  CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
+  "$work/roster" server --dev --log-level warn --http-addr 127.0.0.1:18551 --dns-addr 127.0.0.1:18655 \
+    --raft-addr 127.0.0.1:18351 --gossip-addr 127.0.0.1:18352 > "$work/node.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf 127.0.0.1:18551/readyz >/dev/null && break; sleep 0.1; done
+  for i in $(seq 0 $((n - 1))); do
+    curl -sf -X PUT "127.0.0.1:18551/v1/services/web/instances/web-$i" \
+      -d "{\"address\":\"10.1.$((i / 250)).$((i % 250 + 1))\",\"port\":8080}" >/dev/null
+  done
+fi
 qname=web.service.roster.
 [ "$qtype" = SRV ] && qname=_web._tcp.service.roster.
 echo "$qname $qtype" > "$work/queries"
@@ -34,9 +48,19 @@ qps() { # port
     awk '/Queries per second/ {print $4} /Queries lost/ {lost=$3} END {if (lost+0 > 0) print "lost " lost > "/dev/stderr"}'
 }
 echo "records=$n qtype=$qtype seconds=$secs dnsperf: -T 1 -c $clients -q $outstanding"
-echo "round fixed_qps roster_qps ratio"
+if [ "$node" = 1 ]; then
+  echo "round fixed_qps roster_qps ratio node_qps node_ratio"
+else
+  echo "round fixed_qps roster_qps ratio"
+fi
 for r in $(seq "$rounds"); do
   fixed=$(qps 18654)
   roster=$(qps 18653)
-  awk -v r="$r" -v f="$fixed" -v k="$roster" 'BEGIN { printf "%d %.0f %.0f %.2f\n", r, f, k, k/f }'
+  if [ "$node" = 1 ]; then
+    nodeq=$(qps 18655)
+    awk -v r="$r" -v f="$fixed" -v k="$roster" -v d="$nodeq" \
+      'BEGIN { printf "%d %.0f %.0f %.2f %.0f %.2f\n", r, f, k, k/f, d, d/f }'
+  else
+    awk -v r="$r" -v f="$fixed" -v k="$roster" 'BEGIN { printf "%d %.0f %.0f %.2f\n", r, f, k, k/f }'
+  fi
 done

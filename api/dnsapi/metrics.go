@@ -27,13 +27,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		cacheHits:   cache.WithLabelValues("hit"),
 		cacheMisses: cache.WithLabelValues("miss"),
 	}
-	for rc := range m.byRcode {
-		name, ok := dns.RcodeToString[rc]
-		if !ok {
-			continue
-		}
-		m.byRcode[rc] = queries.WithLabelValues(name)
+	for _, rc := range []int{
+		dns.RcodeSuccess, dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNameError,
+		dns.RcodeNotImplemented, dns.RcodeRefused,
+	} {
+		m.byRcode[rc] = queries.WithLabelValues(dns.RcodeToString[rc])
 	}
+	// 16 is BADSIG in miekg/dns's table; this server only means BADVERS.
+	m.byRcode[dns.RcodeBadVers] = queries.WithLabelValues("BADVERS")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{queries, cache} {
 			if err := reg.Register(c); err != nil {
