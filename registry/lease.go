@@ -110,11 +110,14 @@ type lease struct {
 	// renewal only moves deadline, and Due refiles a lease whose heapAt
 	// passed but deadline did not. So Renew is O(1) and a lease is refiled
 	// at most once per TTL. Always heapAt <= deadline.
-	heapAt  time.Time
-	reapAt  time.Time // reap deadline while armed
-	expPos  int       // in Lessor.exp: armed, not yet due
-	duePos  int       // in Lessor.due: deadline passed, awaiting expiry
-	reapPos int       // in Lessor.reap
+	heapAt time.Time
+	// recentEnd: handed out for expiry and not renewed since, counted by
+	// mass-expiry protection until then (zero otherwise).
+	recentEnd time.Time
+	reapAt    time.Time // reap deadline while armed
+	expPos    int       // in Lessor.exp: armed, not yet due
+	duePos    int       // in Lessor.due: deadline passed, awaiting expiry
+	reapPos   int       // in Lessor.reap
 
 	expiring bool // handed out by Due, the critical write not seen yet
 	reaping  bool // handed out by Due, the removal not seen yet
@@ -131,19 +134,21 @@ func (l *lease) critical() bool { return l.status == api.StatusCritical }
 //
 // Mass-expiry protection, precisely: a lease "falls due" when its deadline
 // passes without a renewal. The window holds the leases that are due now
-// and those handed out for expiry less than their own TTL ago. Due pauses
-// expiry when the services in the window are more than half of the services
-// holding TTL leases, and at least ProtectMinServices services, and at
-// least ProtectMinLeases leases. While paused, renewals go on and nothing
-// is expired or reaped (an instance that turned critical during a network
-// fault is no more dead than the rest). The pause ends when the leases that
-// are still due no longer meet that condition (renewals recovered: they
-// span at most half of the leased services, or too few services or leases;
-// the recent expiries are then forgotten), or after MaxPause; after a
-// MaxPause the due leases expire and protection re-arms only once the
-// condition has cleared. One service losing all its instances never trips
-// it unless it is more than half of the leased services and at least the
-// minimums.
+// and those handed out for expiry less than their own TTL ago and not
+// renewed since. Due pauses expiry when the services in the window are more
+// than half of the services holding TTL leases, and at least
+// ProtectMinServices services, and the window holds at least
+// ProtectMinLeases leases. While paused, renewals go on, nothing is expired
+// or reaped (an instance that turned critical during a network fault is no
+// more dead than the rest), and the window stops aging, so that only
+// renewals shrink it. The pause ends when the window no longer meets the
+// condition (renewals recovered: the services still silent are at most
+// half, or fewer than the minimums; what is still due then expires), or
+// after MaxPause; after a MaxPause the due leases expire at the rate limit
+// and protection re-arms once the condition has cleared. One service losing
+// all its instances never trips it unless it is more than half of the
+// leased services and meets the minimums. When heartbeats were spread over
+// the TTL, fewer than ProtectMinLeases leases expire before the pause.
 type Lessor struct {
 	cfg LeaseConfig
 	log *slog.Logger
@@ -304,6 +309,7 @@ func (l *Lessor) releaseService(svc string) {
 
 // drop forgets a lease entirely.
 func (l *Lessor) drop(le *lease) {
+	l.win.revive(le)
 	l.unarmTTL(le)
 	l.reap.remove(le)
 	if le.ttl > 0 {
@@ -312,8 +318,10 @@ func (l *Lessor) drop(le *lease) {
 	delete(l.leases, le.id)
 }
 
-// armTTL sets the TTL deadline and files the lease as not due.
+// armTTL sets the TTL deadline and files the lease as not due: a sign of
+// life, so it also leaves the window of recent expiries.
 func (l *Lessor) armTTL(le *lease, deadline time.Time) {
+	l.win.revive(le)
 	if l.due.has(le) {
 		l.due.remove(le)
 		l.win.undue(le.service)
@@ -556,7 +564,11 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		l.due.push(le)
 		l.win.fallDue(le.service)
 	}
-	l.win.age(now)
+	if !l.prot.paused {
+		// While paused the window does not age: only renewals (or
+		// MaxPause) end a pause.
+		l.win.age(now)
+	}
 	if l.protect(now) {
 		return nil, nil
 	}
@@ -565,7 +577,7 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 	for l.due.len() > 0 && len(expire) < budget {
 		le := l.due.peek()
 		l.due.remove(le)
-		l.win.expire(le.service, now.Add(le.ttl))
+		l.win.expire(le, now.Add(le.ttl))
 		le.expiring = true
 		le.deadline = now.Add(expiryRetry)
 		le.heapAt = le.deadline

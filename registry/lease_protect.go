@@ -7,8 +7,8 @@ import (
 )
 
 // window tracks, per service, the leases that are due now and those handed
-// out for expiry less than their TTL ago: what mass-expiry protection
-// measures.
+// out for expiry less than their TTL ago and not renewed since: what
+// mass-expiry protection measures.
 type window struct {
 	due     map[string]int
 	dueN    int
@@ -28,30 +28,45 @@ func (w *window) fallDue(svc string) {
 
 func (w *window) undue(svc string) {
 	w.dueN--
-	if n := w.due[svc] - 1; n > 0 {
-		w.due[svc] = n
+	dec(w.due, svc)
+}
+
+func dec(m map[string]int, key string) {
+	if n := m[key] - 1; n > 0 {
+		m[key] = n
 	} else {
-		delete(w.due, svc)
+		delete(m, key)
 	}
 }
 
-// expire moves one lease of svc from due to recently expired until end.
-func (w *window) expire(svc string, end time.Time) {
-	w.undue(svc)
-	w.recent[svc]++
-	w.recentN++
-	heap.Push(&w.ends, windowEnd{at: end, svc: svc})
+// expire moves a lease from due to recently expired until end.
+func (w *window) expire(le *lease, end time.Time) {
+	w.undue(le.service)
+	if le.recentEnd.IsZero() {
+		w.recent[le.service]++
+		w.recentN++
+	}
+	le.recentEnd = end
+	heap.Push(&w.ends, windowEnd{at: end, le: le})
+}
+
+// revive takes a lease out of the recent expiries: it was renewed (or it
+// is gone).
+func (w *window) revive(le *lease) {
+	if le.recentEnd.IsZero() {
+		return
+	}
+	le.recentEnd = time.Time{}
+	w.recentN--
+	dec(w.recent, le.service)
 }
 
 // age forgets the expiries whose TTL window has passed.
 func (w *window) age(now time.Time) {
 	for len(w.ends) > 0 && !w.ends[0].at.After(now) {
 		e := heap.Pop(&w.ends).(windowEnd)
-		w.recentN--
-		if n := w.recent[e.svc] - 1; n > 0 {
-			w.recent[e.svc] = n
-		} else {
-			delete(w.recent, e.svc)
+		if e.le.recentEnd.Equal(e.at) {
+			w.revive(e.le)
 		}
 	}
 }
@@ -73,8 +88,12 @@ func (w *window) clearDue() {
 }
 
 func (w *window) forgetRecent() {
+	for _, e := range w.ends {
+		e.le.recentEnd = time.Time{}
+	}
 	clear(w.recent)
 	w.recentN = 0
+	clear(w.ends)
 	w.ends = w.ends[:0]
 }
 
@@ -84,8 +103,8 @@ func (w *window) reset() {
 }
 
 type windowEnd struct {
-	at  time.Time
-	svc string
+	at time.Time
+	le *lease
 }
 
 type endHeap []windowEnd
@@ -97,6 +116,7 @@ func (h *endHeap) Push(x any)        { *h = append(*h, x.(windowEnd)) }
 func (h *endHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
+	old[len(old)-1] = windowEnd{}
 	*h = old[:len(old)-1]
 	return e
 }
@@ -129,11 +149,12 @@ func (l *Lessor) protect(now time.Time) bool {
 			l.log.Warn("lease expiry resumed: protection reached its maximum pause",
 				"max_pause", l.cfg.MaxPause, "due", l.win.dueN, "due_services", len(l.win.due))
 			return false
-		case !l.trips(len(l.win.due), l.win.dueN):
+		case !l.trips(l.win.services(), l.win.dueN+l.win.recentN):
 			p.paused = false
-			l.win.forgetRecent()
 			l.log.Info("lease expiry resumed: renewals recovered",
-				"paused_for", now.Sub(p.since), "due", l.win.dueN, "due_services", len(l.win.due))
+				"paused_for", now.Sub(p.since), "due", l.win.dueN, "expired_unrenewed", l.win.recentN,
+				"services", l.win.services())
+			l.win.forgetRecent()
 			return false
 		}
 		return true

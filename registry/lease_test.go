@@ -429,6 +429,53 @@ func TestMassExpiryPausesOnNetworkFault(t *testing.T) {
 	}
 }
 
+func TestMassExpiryPausesWhenHeartbeatsWereSpread(t *testing.T) {
+	e := massEnv(t, LeaseConfig{}, 10, 3)
+	// Heartbeats are spread over the TTL: instance k renews in slot k of 20.
+	for step := range 20 {
+		for k := range 30 {
+			if k%20 == step {
+				e.renew(fmt.Sprintf("svc-%d-%d", k%10, k/10), "", "")
+			}
+		}
+		e.run(500 * time.Millisecond)
+	}
+	// The network fails: leases now fall due a few at a time.
+	x, _ := e.run(20 * time.Second)
+	if !e.l.State().Paused {
+		t.Fatal("not paused")
+	}
+	// Until the signature is clear (ProtectMinLeases), expiry goes on.
+	if len(x) >= DefaultProtectMinLeases {
+		t.Fatalf("expired %d leases before pausing", len(x))
+	}
+	t.Logf("expired %d of 30 before the pause", len(x))
+	// The pause outlasts the TTL window: only renewals end it.
+	if x, _ := e.run(time.Minute); len(x) != 0 || !e.l.State().Paused {
+		t.Fatalf("pause ended without renewals (expired %v)", x)
+	}
+	// The network comes back, svc-0 died meanwhile: the clients renew, the
+	// expired ones turn passing again, the pause ends and svc-0 expires.
+	e.renewAll(10, 3, func(s int) bool { return s != 0 })
+	x, _ = e.run(time.Second)
+	if st := e.l.State(); st.Paused {
+		t.Fatalf("still paused after recovery: %+v", st)
+	}
+	for _, id := range []string{"svc-0-0", "svc-0-1", "svc-0-2"} {
+		// Critical, or already reaped if it expired before the pause.
+		if e.status(id) == api.StatusPassing {
+			t.Fatalf("%s is %s after recovery, expired %v", id, e.status(id), x)
+		}
+	}
+	for s := 1; s < 10; s++ {
+		for i := range 3 {
+			if id := fmt.Sprintf("svc-%d-%d", s, i); e.status(id) != api.StatusPassing {
+				t.Fatalf("%s is %s after recovery", id, e.status(id))
+			}
+		}
+	}
+}
+
 func TestOneServiceDyingExpiresNormally(t *testing.T) {
 	e := massEnv(t, LeaseConfig{}, 10, 5)
 	var expired []string
