@@ -212,14 +212,11 @@ func (w *workload) keep(ctx context.Context, n *node, id string) {
 }
 
 func (w *workload) noteError(what string, r reply, err error) {
-	key := what + ": "
-	if err != nil {
-		key += "transport error"
-	} else {
-		key += fmt.Sprintf("%d %s", r.status, r.apiError())
-	}
-	if len(key) > 100 {
-		key = key[:100]
+	key := what + ": transport error"
+	if err == nil {
+		var e api.Error
+		_ = json.Unmarshal(r.body, &e)
+		key = fmt.Sprintf("%s: %d %s", what, r.status, e.Code)
 	}
 	w.errSamples[key]++
 }
@@ -306,11 +303,12 @@ func (w *workload) finish(t *testing.T) (verdict string, lost int) {
 
 // report prints and records the fault's summary line.
 func (w *workload) report(t *testing.T, fault string, mon *leaderMonitor, verdict string, lost int) {
+	gap := w.maxWriteGap()
 	w.mu.Lock()
 	line := fmt.Sprintf("%-26s ops=%-5d ok=%-5d unknown=%-4d client_errors=%-4d no_leader=%-7s (longest %-7s) max_write_gap=%-7s lost=%d  %s",
 		fault, w.ops, w.okOps, w.unknownOps, w.clientErrors,
 		mon.total().Round(10*time.Millisecond), mon.longest().Round(10*time.Millisecond),
-		w.maxWriteGap().Round(10*time.Millisecond), lost, verdict)
+		gap.Round(10*time.Millisecond), lost, verdict)
 	samples := make([]string, 0, len(w.errSamples))
 	for k, v := range w.errSamples {
 		samples = append(samples, fmt.Sprintf("%5d × %s", v, k))
