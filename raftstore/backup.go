@@ -49,8 +49,10 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if err := s.WaitApplied(ctx, s.raft.CommitIndex()); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	snap := s.catalog.Snapshot()
+	// The index read before the snapshot is at most the snapshot's own: a
+	// restore raises indexes above it either way.
 	index := s.catalog.Index()
+	snap := s.catalog.Snapshot()
 	term := s.raft.CurrentTerm()
 
 	h := sha256.New()
