@@ -48,6 +48,8 @@ type Config struct {
 	Domain          string
 	DNSTTL          time.Duration
 	DNSAllowWarning bool
+	// DNSMaxRecords caps answer records per DNS response (0: dnsapi's default).
+	DNSMaxRecords int
 
 	// MaxWatchers caps concurrent blocking queries and event streams.
 	MaxWatchers int
@@ -178,6 +180,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Domain:       cfg.Domain,
 		TTL:          cfg.DNSTTL,
 		AllowWarning: cfg.DNSAllowWarning,
+		MaxRecords:   cfg.DNSMaxRecords,
 		Logger:       cfg.Logger,
 		Metrics:      n.metrics,
 	})

@@ -58,6 +58,7 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs.StringVar(&c.Domain, "domain", node.DefaultDomain, "DNS domain served")
 	fs.DurationVar(&c.DNSTTL, "dns-ttl", 0, "TTL of DNS answers for services")
 	fs.BoolVar(&c.DNSAllowWarning, "dns-allow-warning", false, "DNS also serves instances in warning (HTTP always does)")
+	fs.IntVar(&c.DNSMaxRecords, "dns-max-records", 0, "most records in one DNS answer (0: 64; another query gets another shuffled subset)")
 	fs.IntVar(&c.RaftMultiplier, "raft-multiplier", 1, "scale Raft timeouts (1 for a LAN; raise on slow or shared machines)")
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "leave the Raft configuration on SIGTERM (default: stay a member and rejoin on restart)")
 	fs.IntVar(&c.MaxWatchers, "max-watchers", 0, "maximum concurrent blocking queries and event streams (0: default)")
