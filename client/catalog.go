@@ -53,10 +53,17 @@ func (o *QueryOptions) values() url.Values {
 // warning instances from the answering server's state; an unknown service
 // is an empty list, not an error. opts may be nil.
 func (c *Client) Instances(ctx context.Context, service string, opts *QueryOptions) (*api.InstanceList, error) {
+	list, _, err := c.instances(ctx, service, opts)
+	return list, err
+}
+
+// instances is Instances that also returns whether the answering server
+// knew a leader.
+func (c *Client) instances(ctx context.Context, service string, opts *QueryOptions) (*api.InstanceList, bool, error) {
 	var list api.InstanceList
 	resp, err := c.getJSON(ctx, svcPath(service), opts.values(), &list)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if list.Index == 0 {
 		list.Index = headerIndex(resp)
@@ -64,7 +71,7 @@ func (c *Client) Instances(ctx context.Context, service string, opts *QueryOptio
 	if list.Instances == nil {
 		list.Instances = []api.Instance{}
 	}
-	return &list, nil
+	return &list, resp.header.Get(api.HeaderKnownLeader) != "false", nil
 }
 
 // Instance returns one instance; the error matches ErrNotFound when it is

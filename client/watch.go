@@ -104,7 +104,9 @@ func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
 	defer close(w.updates)
 
-	var index uint64
+	var index uint64 // of the last list delivered, and the next query's
+	delivered := false
+	backwards := 0                // consecutive answers with a lower index
 	var pending *api.InstanceList // a list not yet taken by the consumer
 	results := make(chan queryResult, 1)
 	inflight := false
@@ -145,33 +147,53 @@ func (w *Watcher) run(ctx context.Context) {
 			}
 			failures = 0
 			list := res.list
+			if list.Index >= index {
+				backwards = 0
+			}
 			switch {
-			case index == 0 || list.Index > index:
-				// First answer or a change.
+			case !delivered || list.Index > index:
+				// The first answer, or a change.
 			case list.Index < index:
-				// The index went backwards (a restored cluster, a lagging
-				// server): start over from what this server says.
+				// The index went backwards. A lagging follower we failed
+				// over to catches up within moments, and one cut off from
+				// the leader is stale: ask again rather than step back in
+				// time. If it persists on a server that knows a leader,
+				// the cluster was wiped or replaced: start over from what
+				// it says.
+				backwards++
+				if backwards < backwardsTolerance || !res.knownLeader {
+					retry = time.After(backoffDelay(250*time.Millisecond, w.opts.MaxBackoff, backwards-1))
+					continue
+				}
 				w.c.log.Info("roster client watch index went backwards; resetting", "service", w.service, "from", index, "to", list.Index)
 			default:
-				// Timed out with no change. A server answering at once
-				// with the same index must not make us spin.
+				// No change (a blocking query timed out). A server that
+				// answers at once with the same index (index 0 is not a
+				// blocking query) must not make us spin.
 				if res.took < 50*time.Millisecond {
 					retry = time.After(backoffDelay(250*time.Millisecond, w.opts.MaxBackoff, 0))
 				}
 				w.setLast(list)
 				continue
 			}
-			index = max(list.Index, 1)
+			delivered = true
+			index = list.Index
 			w.setLast(list)
 			pending = list
 		}
 	}
 }
 
+// backwardsTolerance is how many consecutive answers with a lower index a
+// watcher takes as the new truth (a wiped cluster) rather than a lagging
+// server.
+const backwardsTolerance = 3
+
 type queryResult struct {
-	list *api.InstanceList
-	err  error
-	took time.Duration
+	list        *api.InstanceList
+	knownLeader bool
+	err         error
+	took        time.Duration
 }
 
 func (w *Watcher) query(ctx context.Context, index uint64, out chan<- queryResult) {
@@ -186,8 +208,8 @@ func (w *Watcher) query(ctx context.Context, index uint64, out chan<- queryResul
 		qctx, cancel = context.WithTimeout(ctx, w.opts.Wait+w.opts.Wait/8+5*time.Second)
 		defer cancel()
 	}
-	list, err := w.c.Instances(qctx, w.service, opts)
-	out <- queryResult{list: list, err: err, took: time.Since(start)}
+	list, known, err := w.c.instances(qctx, w.service, opts)
+	out <- queryResult{list: list, knownLeader: known, err: err, took: time.Since(start)}
 }
 
 func (w *Watcher) setLast(l *api.InstanceList) {

@@ -116,23 +116,22 @@ func TestWatchKeepsTheLastListWhileServersAreDownAndRecovers(t *testing.T) {
 	})
 }
 
-// A server whose index goes backwards (a restore, a wiped server) makes the
-// watcher start over from the new index instead of waiting for the old one.
-func TestWatchResetsWhenTheIndexGoesBackwards(t *testing.T) {
-	var calls atomic.Int64
+// A server whose index stays behind the last one seen (a wiped cluster)
+// makes the watcher start over from the new index; a single stale answer
+// (a lagging follower) does not.
+func TestWatchResetsWhenTheIndexStaysBehind(t *testing.T) {
+	var calls, blocked atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := calls.Add(1)
+		if r.URL.Query().Get("index") == "7" {
+			// Blocking on the new index, as a server would.
+			blocked.Add(1)
+			<-r.Context().Done()
+			return
+		}
 		index, id := uint64(100), "old"
 		if n > 1 {
 			index, id = 7, "restored"
-		}
-		if n > 2 {
-			// Blocking on index 7 now: wait as a server would.
-			if r.URL.Query().Get("index") != "7" {
-				t.Errorf("after the reset the watcher asked for index %s", r.URL.Query().Get("index"))
-			}
-			<-r.Context().Done()
-			return
 		}
 		w.Header().Set(api.HeaderIndex, fmt.Sprint(index))
 		_ = json.NewEncoder(w).Encode(api.InstanceList{Service: "web", Index: index, Instances: []api.Instance{{Service: "web", ID: id, Status: api.StatusPassing}}})
@@ -140,7 +139,7 @@ func TestWatchResetsWhenTheIndexGoesBackwards(t *testing.T) {
 	defer srv.Close()
 	defer srv.CloseClientConnections()
 	c := newClient(t, srv.URL)
-	w := c.Watch(context.Background(), "web", nil)
+	w := c.Watch(context.Background(), "web", &client.WatchOptions{MaxBackoff: 100 * time.Millisecond})
 	defer w.Stop()
 	if got := ids(next(t, w)); got != "old/passing " {
 		t.Fatalf("first: %s", got)
@@ -149,9 +148,12 @@ func TestWatchResetsWhenTheIndexGoesBackwards(t *testing.T) {
 	if ids(l) != "restored/passing " || l.Index != 7 {
 		t.Fatalf("after the index went back: %s at %d", ids(l), l.Index)
 	}
+	if n := calls.Load(); n < 4 {
+		t.Fatalf("reset after %d answers; a single stale answer must not reset", n-1)
+	}
 	eventually(t, 5*time.Second, func() error {
-		if calls.Load() < 3 {
-			return fmt.Errorf("no blocking query after the reset")
+		if blocked.Load() == 0 {
+			return fmt.Errorf("no blocking query on the new index")
 		}
 		return nil
 	})
@@ -176,4 +178,31 @@ func TestResolverServesTheLastGoodListWhileEveryServerIsDown(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A server answering index 0 (nothing applied yet) cannot block; the
+// watcher delivers that list once and polls gently instead of spinning.
+func TestWatchOfIndexZeroDeliversOnceAndDoesNotSpin(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set(api.HeaderIndex, "0")
+		_ = json.NewEncoder(w).Encode(api.InstanceList{Service: "web", Index: 0, Instances: []api.Instance{}})
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL)
+	w := c.Watch(context.Background(), "web", nil)
+	defer w.Stop()
+	next(t, w)
+	never(t, time.Second, func() error {
+		select {
+		case l := <-w.Updates():
+			return fmt.Errorf("unchanged list delivered again at index %d", l.Index)
+		default:
+			return nil
+		}
+	})
+	if n := calls.Load(); n > 12 {
+		t.Fatalf("%d queries in about a second", n)
+	}
 }
