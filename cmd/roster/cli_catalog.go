@@ -63,6 +63,9 @@ func runRegister(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintln(e.stdout, reg.ID())
 	if !fg {
 		// Leave the instance registered: Close would deregister it.
+		if spec.TTL > 0 {
+			fmt.Fprintf(e.stderr, "roster register: renew within %s (roster heartbeat %s %s) or it turns critical; -f renews it for you\n", spec.TTL, reg.Service(), reg.ID())
+		}
 		return exitOK
 	}
 	defer c.Close()
@@ -159,7 +162,7 @@ func runLookup(ctx context.Context, e *cliEnv, args []string) int {
 		if code := e.printJSON(list); code != exitOK {
 			return code
 		}
-	} else {
+	} else if len(list.Instances) > 0 {
 		printInstances(e, list.Instances)
 	}
 	if len(list.Instances) == 0 {
