@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -26,9 +27,21 @@ type Transport struct {
 	// ResolveTimeout bounds the wait for a service's first instance list
 	// (only the first request to a service waits). Default 5s.
 	ResolveTimeout time.Duration
+
+	once        sync.Once
+	defaultBase *http.Transport
 }
 
-var defaultBase = http.DefaultTransport.(*http.Transport).Clone()
+// CloseIdleConnections closes the idle connections of the default Base
+// (a Base given by the caller is the caller's to close).
+func (t *Transport) CloseIdleConnections() {
+	t.once.Do(t.initBase)
+	t.defaultBase.CloseIdleConnections()
+}
+
+func (t *Transport) initBase() {
+	t.defaultBase = http.DefaultTransport.(*http.Transport).Clone()
+}
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -37,7 +50,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	base := t.Base
 	if base == nil {
-		base = defaultBase
+		t.once.Do(t.initBase)
+		base = t.defaultBase
 	}
 	tries := t.MaxTries
 	if tries <= 0 {
