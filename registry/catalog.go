@@ -181,6 +181,9 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 		res.Err = fmt.Errorf("register %s/%s: held by service %s: %w", inst.Service, inst.ID, svc, ErrConflict)
 		return
 	}
+	if v := c.services[inst.Service]; v != nil {
+		inst.Service = v.Name // one string shared by the service's instances
+	}
 	old, exists := c.get(inst.Service, inst.ID)
 	inst.CriticalSince = 0
 	if inst.Status == api.StatusCritical {

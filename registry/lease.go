@@ -102,22 +102,22 @@ type lease struct {
 	deregAfter    time.Duration
 	status        api.Status
 	output        string
-	criticalSince int64     // leader wall clock, unix ns
-	outputAt      time.Time // last write of the output (or decision to write it)
+	criticalSince int64 // leader wall clock, unix ns
+	outputAt      tick  // last write of the output (or decision to write it); 0: never
 
-	deadline time.Time // TTL deadline while armed
+	deadline tick // TTL deadline while armed
 	// heapAt is the deadline the lease is filed under in Lessor.exp; a
 	// renewal only moves deadline, and Due refiles a lease whose heapAt
 	// passed but deadline did not. So Renew is O(1) and a lease is refiled
 	// at most once per TTL. Always heapAt <= deadline.
-	heapAt time.Time
+	heapAt tick
 	// recentEnd: handed out for expiry and not renewed since, counted by
-	// mass-expiry protection until then (zero otherwise).
-	recentEnd time.Time
-	reapAt    time.Time // reap deadline while armed
-	expPos    int       // in Lessor.exp: armed, not yet due
-	duePos    int       // in Lessor.due: deadline passed, awaiting expiry
-	reapPos   int       // in Lessor.reap
+	// mass-expiry protection until then (0 otherwise).
+	recentEnd tick
+	reapAt    tick // reap deadline while armed
+	expPos    int  // in Lessor.exp: armed, not yet due
+	duePos    int  // in Lessor.due: deadline passed, awaiting expiry
+	reapPos   int  // in Lessor.reap
 
 	expiring bool // handed out by Due, the critical write not seen yet
 	reaping  bool // handed out by Due, the removal not seen yet
@@ -153,16 +153,20 @@ type Lessor struct {
 	cfg LeaseConfig
 	log *slog.Logger
 
+	// base is the origin of the table's ticks: a day before it was made, so
+	// that every reading of the clock is a positive tick and 0 can mean
+	// "never".
+	base      time.Time
 	mu        sync.Mutex
 	cat       *Catalog
 	role      role
 	leases    map[string]*lease
-	svcLeases map[string]int       // service -> TTL leases held
-	outputs   map[string]time.Time // last output write of instances without a lease
-	exp       leaseHeap            // by deadline: armed TTL leases not critical and not due
-	due       leaseHeap            // by deadline: fell due, awaiting expiry
-	reap      leaseHeap            // by reapAt
-	win       window               // mass-expiry protection
+	svcLeases map[string]int  // service -> TTL leases held
+	outputs   map[string]tick // last output write of instances without a lease
+	exp       leaseHeap       // by deadline: armed TTL leases not critical and not due
+	due       leaseHeap       // by deadline: fell due, awaiting expiry
+	reap      leaseHeap       // by reapAt
+	win       window          // mass-expiry protection
 	prot      protection
 
 	lastDue  time.Time // last Due (or Promote): clock-jump detection
@@ -178,15 +182,16 @@ func NewLessor(cfg LeaseConfig) *Lessor {
 	cfg = cfg.withDefaults()
 	return &Lessor{
 		cfg:       cfg,
+		base:      cfg.Now().Add(-24 * time.Hour),
 		log:       cfg.Logger,
 		cat:       cfg.Catalog,
 		role:      roleNew,
 		leases:    make(map[string]*lease),
 		svcLeases: make(map[string]int),
-		outputs:   make(map[string]time.Time),
-		exp:       newLeaseHeap(func(l *lease) time.Time { return l.heapAt }, func(l *lease) *int { return &l.expPos }),
-		due:       newLeaseHeap(func(l *lease) time.Time { return l.deadline }, func(l *lease) *int { return &l.duePos }),
-		reap:      newLeaseHeap(func(l *lease) time.Time { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
+		outputs:   make(map[string]tick),
+		exp:       newLeaseHeap(func(l *lease) tick { return l.heapAt }, func(l *lease) *int { return &l.expPos }),
+		due:       newLeaseHeap(func(l *lease) tick { return l.deadline }, func(l *lease) *int { return &l.duePos }),
+		reap:      newLeaseHeap(func(l *lease) tick { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
 		win:       newWindow(),
 	}
 }
@@ -212,7 +217,7 @@ func (l *Lessor) Observe(changes []Change) {
 	if len(changes) == 0 {
 		return
 	}
-	now := l.cfg.Now()
+	now := l.tick(l.cfg.Now())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := range changes {
@@ -220,7 +225,7 @@ func (l *Lessor) Observe(changes []Change) {
 	}
 }
 
-func (l *Lessor) observe(ch *Change, now time.Time) {
+func (l *Lessor) observe(ch *Change, now tick) {
 	in := &ch.Instance
 	le := l.leases[in.ID]
 	if ch.Kind == ChangeRemove {
@@ -258,7 +263,7 @@ func (l *Lessor) observe(ch *Change, now time.Time) {
 // update copies an instance's lease fields into le and, while armed, moves
 // its deadlines: a new or changed TTL (or leaving critical) arms now + TTL,
 // turning critical stops the TTL and arms the reap deadline.
-func (l *Lessor) update(le *lease, in *Instance, now time.Time, fresh bool) {
+func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
 	if in.Output != le.output || fresh && in.Output != "" {
 		le.outputAt = now
 	}
@@ -287,14 +292,14 @@ func (l *Lessor) update(le *lease, in *Instance, now time.Time, fresh bool) {
 	case le.critical() || le.ttl == 0:
 		l.unarmTTL(le)
 	case ttlChanged || wasCritical:
-		l.armTTL(le, now.Add(le.ttl))
+		l.armTTL(le, now+tick(le.ttl))
 	}
 	switch {
 	case !le.critical() || le.deregAfter == 0:
 		l.reap.remove(le)
 		le.reaping = false
 	case reapChanged || !wasCritical || !l.reap.has(le):
-		le.reapAt = wallToMono(now, le.criticalSince+int64(le.deregAfter))
+		le.reapAt = l.wallTick(now, le.criticalSince+int64(le.deregAfter))
 		l.reap.push(le)
 	}
 }
@@ -320,7 +325,7 @@ func (l *Lessor) drop(le *lease) {
 
 // armTTL sets the TTL deadline and files the lease as not due: a sign of
 // life, so it also leaves the window of recent expiries.
-func (l *Lessor) armTTL(le *lease, deadline time.Time) {
+func (l *Lessor) armTTL(le *lease, deadline tick) {
 	l.win.revive(le)
 	if l.due.has(le) {
 		l.due.remove(le)
@@ -331,7 +336,7 @@ func (l *Lessor) armTTL(le *lease, deadline time.Time) {
 	case !l.exp.has(le):
 		le.heapAt = deadline
 		l.exp.push(le)
-	case deadline.Before(le.heapAt):
+	case deadline < le.heapAt:
 		le.heapAt = deadline
 		l.exp.fix(le)
 	}
@@ -345,10 +350,17 @@ func (l *Lessor) unarmTTL(le *lease) {
 	}
 }
 
-// wallToMono converts a leader wall-clock time (unix ns) to a reading of
-// this server's clock, relative to now.
-func wallToMono(now time.Time, wall int64) time.Time {
-	return now.Add(time.Duration(wall - now.UnixNano()))
+// tick is a reading of the table's clock: nanoseconds since Lessor.base
+// (8 bytes where a time.Time takes 24, five times per lease).
+type tick int64
+
+func (l *Lessor) tick(t time.Time) tick { return tick(t.Sub(l.base)) }
+
+// wallTick converts a leader wall-clock time (unix ns) to a tick: the tick
+// now plus how far the wall time is from now's wall time. The wall time of
+// tick now is base's wall time plus now.
+func (l *Lessor) wallTick(now tick, wall int64) tick {
+	return now + tick(wall-(l.base.UnixNano()+int64(now)))
 }
 
 // Reset rebuilds the table from the catalog after a restore, and makes the
@@ -379,7 +391,7 @@ func (l *Lessor) Reset(c *Catalog) {
 		}
 	}
 	if l.role == roleArmed {
-		l.armAll(now)
+		l.armAll(l.tick(now))
 	}
 	l.log.Info("lease table rebuilt from the catalog", "leases", len(l.leases), "index", c.Index())
 }
@@ -394,7 +406,7 @@ func (l *Lessor) Promote() {
 	l.role = roleArmed
 	l.prot = protection{}
 	l.win.reset()
-	l.armAll(now)
+	l.armAll(l.tick(now))
 	l.lastDue = now
 	l.tokens, l.tokensAt = float64(l.cfg.RatePerSecond), now
 	l.log.Info("lease table armed", "leases", l.exp.len(), "reaps", l.reap.len())
@@ -402,7 +414,7 @@ func (l *Lessor) Promote() {
 
 // armAll re-arms every lease at now + TTL and every reap at no earlier than
 // that.
-func (l *Lessor) armAll(now time.Time) {
+func (l *Lessor) armAll(now tick) {
 	l.exp.clear()
 	l.due.clear()
 	l.reap.clear()
@@ -410,15 +422,12 @@ func (l *Lessor) armAll(now time.Time) {
 	for _, le := range l.leases {
 		le.expiring, le.reaping = false, false
 		if le.ttl > 0 && !le.critical() {
-			le.deadline = now.Add(le.ttl)
+			le.deadline = now + tick(le.ttl)
 			le.heapAt = le.deadline
 			l.exp.push(le)
 		}
 		if le.critical() && le.deregAfter > 0 {
-			le.reapAt = wallToMono(now, le.criticalSince+int64(le.deregAfter))
-			if floor := now.Add(le.ttl); le.reapAt.Before(floor) {
-				le.reapAt = floor
-			}
+			le.reapAt = max(l.wallTick(now, le.criticalSince+int64(le.deregAfter)), now+tick(le.ttl))
 			l.reap.push(le)
 		}
 	}
@@ -460,7 +469,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 		return false, invalid("status", "must be passing, warning or critical, got %q", status)
 	}
 	output = cleanOutput(output)
-	now := l.cfg.Now()
+	now := l.tick(l.cfg.Now())
 	l.mu.Lock()
 	if err := l.armedErr(); err != nil {
 		l.mu.Unlock()
@@ -469,7 +478,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 	if le := l.leases[id]; le != nil {
 		defer l.mu.Unlock()
 		if le.ttl > 0 && !le.critical() {
-			l.armTTL(le, now.Add(le.ttl))
+			l.armTTL(le, now+tick(le.ttl))
 		}
 		return decideWrite(le.status, le.output, status, output, &le.outputAt, now), nil
 	}
@@ -489,7 +498,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 	defer l.mu.Unlock()
 	at := l.outputs[id]
 	write = decideWrite(in.Status, in.Output, status, output, &at, now)
-	if !at.IsZero() {
+	if at != 0 {
 		l.outputs[id] = at
 	}
 	return write, nil
@@ -507,14 +516,14 @@ func (l *Lessor) armedErr() error {
 
 // decideWrite says whether a renewal must be written: a status change at
 // once, a change of output alone at most once per OutputWriteInterval.
-func decideWrite(stored api.Status, storedOut string, status api.Status, output string, outputAt *time.Time, now time.Time) bool {
+func decideWrite(stored api.Status, storedOut string, status api.Status, output string, outputAt *tick, now tick) bool {
 	if status != stored {
 		if output != storedOut {
 			*outputAt = now
 		}
 		return true
 	}
-	if output != storedOut && (outputAt.IsZero() || now.Sub(*outputAt) >= OutputWriteInterval) {
+	if output != storedOut && (*outputAt == 0 || now-*outputAt >= tick(OutputWriteInterval)) {
 		*outputAt = now
 		return true
 	}
@@ -546,16 +555,17 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		l.lastDue = now
 		l.jumps++
 		l.lastJump = now
-		l.armAll(now)
+		l.armAll(l.tick(now))
 		l.log.Warn("lease clock jumped: re-armed every lease instead of expiring",
 			"gap", gap, "threshold", l.cfg.ClockJump, "leases", l.exp.len(), "reaps", l.reap.len())
 		return nil, nil
 	}
 	l.lastDue = now
 	l.refill(now)
+	t := l.tick(now)
 
-	for le := l.exp.peek(); le != nil && !le.heapAt.After(now); le = l.exp.peek() {
-		if le.deadline.After(now) { // renewed since it was filed
+	for le := l.exp.peek(); le != nil && le.heapAt <= t; le = l.exp.peek() {
+		if le.deadline > t { // renewed since it was filed
 			le.heapAt = le.deadline
 			l.exp.fix(le)
 			continue
@@ -567,7 +577,7 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 	if !l.prot.paused {
 		// While paused the window does not age: only renewals (or
 		// MaxPause) end a pause.
-		l.win.age(now)
+		l.win.age(t)
 	}
 	if l.protect(now) {
 		return nil, nil
@@ -577,17 +587,17 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 	for l.due.len() > 0 && len(expire) < budget {
 		le := l.due.peek()
 		l.due.remove(le)
-		l.win.expire(le, now.Add(le.ttl))
+		l.win.expire(le, t+tick(le.ttl))
 		le.expiring = true
-		le.deadline = now.Add(expiryRetry)
+		le.deadline = t + tick(expiryRetry)
 		le.heapAt = le.deadline
 		l.exp.push(le)
 		expire = append(expire, le.id)
 	}
 	budget = min(l.cfg.BatchSize, int(l.tokens)-len(expire))
-	for le := l.reap.peek(); le != nil && !le.reapAt.After(now) && len(reap) < budget; le = l.reap.peek() {
+	for le := l.reap.peek(); le != nil && le.reapAt <= t && len(reap) < budget; le = l.reap.peek() {
 		le.reaping = true
-		le.reapAt = now.Add(expiryRetry)
+		le.reapAt = t + tick(expiryRetry)
 		l.reap.fix(le)
 		reap = append(reap, le.id)
 	}
@@ -626,8 +636,9 @@ func (l *Lessor) State() api.LeaseState {
 		st.Leases += n
 	}
 	if st.Armed {
-		st.Pending = l.due.len() + l.exp.countDue(now, func(le *lease) bool { return !le.deadline.After(now) }) +
-			l.reap.countDue(now, nil)
+		t := l.tick(now)
+		st.Pending = l.due.len() + l.exp.countDue(t, func(le *lease) bool { return le.deadline <= t }) +
+			l.reap.countDue(t, nil)
 	}
 	if l.prot.paused {
 		st.Paused = true

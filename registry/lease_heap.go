@@ -1,17 +1,15 @@
 package registry
 
-import "time"
-
 // leaseHeap is a min-heap of leases by one deadline, with each lease
 // remembering its position so that renewals and removals are O(log n).
 // Ties break on id so that Due hands out work in a stable order.
 type leaseHeap struct {
 	items []*lease
-	key   func(*lease) time.Time
+	key   func(*lease) tick
 	pos   func(*lease) *int
 }
 
-func newLeaseHeap(key func(*lease) time.Time, pos func(*lease) *int) leaseHeap {
+func newLeaseHeap(key func(*lease) tick, pos func(*lease) *int) leaseHeap {
 	return leaseHeap{key: key, pos: pos}
 }
 
@@ -22,8 +20,8 @@ func (h *leaseHeap) has(l *lease) bool { return *h.pos(l) >= 0 }
 func (h *leaseHeap) less(i, j int) bool {
 	a, b := h.items[i], h.items[j]
 	ka, kb := h.key(a), h.key(b)
-	if !ka.Equal(kb) {
-		return ka.Before(kb)
+	if ka != kb {
+		return ka < kb
 	}
 	return a.id < b.id
 }
@@ -109,13 +107,13 @@ func (h *leaseHeap) peek() *lease {
 
 // countDue counts the entries whose key is at or before now and that pass
 // the optional filter, visiting only those (and their children).
-func (h *leaseHeap) countDue(now time.Time, filter func(*lease) bool) int {
+func (h *leaseHeap) countDue(now tick, filter func(*lease) bool) int {
 	n := 0
 	stack := []int{0}
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if i >= len(h.items) || h.key(h.items[i]).After(now) {
+		if i >= len(h.items) || h.key(h.items[i]) > now {
 			continue
 		}
 		if filter == nil || filter(h.items[i]) {

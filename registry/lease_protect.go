@@ -40,9 +40,9 @@ func dec(m map[string]int, key string) {
 }
 
 // expire moves a lease from due to recently expired until end.
-func (w *window) expire(le *lease, end time.Time) {
+func (w *window) expire(le *lease, end tick) {
 	w.undue(le.service)
-	if le.recentEnd.IsZero() {
+	if le.recentEnd == 0 {
 		w.recent[le.service]++
 		w.recentN++
 	}
@@ -53,19 +53,19 @@ func (w *window) expire(le *lease, end time.Time) {
 // revive takes a lease out of the recent expiries: it was renewed (or it
 // is gone).
 func (w *window) revive(le *lease) {
-	if le.recentEnd.IsZero() {
+	if le.recentEnd == 0 {
 		return
 	}
-	le.recentEnd = time.Time{}
+	le.recentEnd = 0
 	w.recentN--
 	dec(w.recent, le.service)
 }
 
 // age forgets the expiries whose TTL window has passed.
-func (w *window) age(now time.Time) {
-	for len(w.ends) > 0 && !w.ends[0].at.After(now) {
+func (w *window) age(now tick) {
+	for len(w.ends) > 0 && w.ends[0].at <= now {
 		e := heap.Pop(&w.ends).(windowEnd)
-		if e.le.recentEnd.Equal(e.at) {
+		if e.le.recentEnd == e.at {
 			w.revive(e.le)
 		}
 	}
@@ -89,7 +89,7 @@ func (w *window) clearDue() {
 
 func (w *window) forgetRecent() {
 	for _, e := range w.ends {
-		e.le.recentEnd = time.Time{}
+		e.le.recentEnd = 0
 	}
 	clear(w.recent)
 	w.recentN = 0
@@ -103,14 +103,14 @@ func (w *window) reset() {
 }
 
 type windowEnd struct {
-	at time.Time
+	at tick
 	le *lease
 }
 
 type endHeap []windowEnd
 
 func (h endHeap) Len() int           { return len(h) }
-func (h endHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h endHeap) Less(i, j int) bool { return h[i].at < h[j].at }
 func (h endHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *endHeap) Push(x any)        { *h = append(*h, x.(windowEnd)) }
 func (h *endHeap) Pop() any {
