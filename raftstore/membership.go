@@ -324,7 +324,7 @@ func (s *Store) RemovePeer(ctx context.Context, id string) error {
 		return fmt.Errorf("remove peer %s: %w", id, s.mapRaftErr(err))
 	}
 	if !hasServer(f.Configuration(), id) {
-		return fmt.Errorf("remove peer %s: not in the raft configuration: %w", id, registry.ErrNotFound)
+		return fmt.Errorf("remove peer %s: %w", id, registry.ErrUnknownPeer)
 	}
 	if err := s.waitFuture(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)); err != nil {
 		return fmt.Errorf("remove peer %s: %w", id, err)

@@ -31,6 +31,22 @@ func (s *Store) Leader() api.Leader {
 	return l
 }
 
+// ReadStatus reports whether a leader is known and the milliseconds since
+// the last contact with it (0 on the leader, -1 if never): the cheap
+// per-read view behind the X-Roster-Known-Leader and X-Roster-Last-Contact
+// headers.
+func (s *Store) ReadStatus() (knownLeader bool, lastContactMs int64) {
+	_, id := s.raft.LeaderWithID()
+	if s.raft.State() == raft.Leader {
+		return id != "", 0
+	}
+	lc := s.raft.LastContact()
+	if lc.IsZero() {
+		return id != "", -1
+	}
+	return id != "", time.Since(lc).Milliseconds()
+}
+
 func (s *Store) lastContactString() string {
 	if s.raft.State() != raft.Leader && s.raft.LastContact().IsZero() {
 		return "never"

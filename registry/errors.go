@@ -28,6 +28,15 @@ var (
 	ErrUnknownVersion = errors.New("unknown command or snapshot version")
 )
 
+// ErrUnknownPeer: the server id is not in the Raft configuration. It
+// matches ErrNotFound with errors.Is, so front ends answer 404.
+var ErrUnknownPeer error = unknownPeer{}
+
+type unknownPeer struct{}
+
+func (unknownPeer) Error() string        { return "no such server in the raft configuration" }
+func (unknownPeer) Is(target error) bool { return target == ErrNotFound }
+
 // ValidationError says which field of a request is wrong and why.
 type ValidationError struct {
 	Field  string

@@ -89,7 +89,7 @@ func (h *Handler) removePeer(w http.ResponseWriter, r *http.Request) {
 	}
 	id := mux.Vars(r)["id"]
 	if err := h.store.RemovePeer(r.Context(), id); err != nil {
-		h.writeError(w, fmt.Errorf("remove peer %s: %w", id, err))
+		h.writeError(w, err) // the store's error already names the peer
 		return
 	}
 	h.log.Info("removed raft peer on request", "peer", id, "remote", r.RemoteAddr)

@@ -178,6 +178,15 @@ func (s *fakeStore) Leader() api.Leader { return *s.info.Load() }
 
 func (s *fakeStore) setLeader(l api.Leader) { s.info.Store(&l) }
 
+func (s *fakeStore) ReadStatus() (bool, int64) {
+	l := s.Leader()
+	if l.LastContact == "never" {
+		return l.Known, -1
+	}
+	d, _ := time.ParseDuration(l.LastContact)
+	return l.Known, d.Milliseconds()
+}
+
 func (s *fakeStore) Members() []api.Member {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -59,41 +59,29 @@ func (h *Handler) setReadHeaders(hdr http.Header, index uint64) {
 }
 
 func (h *Handler) setLeaderHeaders(hdr http.Header) {
-	l := h.store.Leader()
-	if l.Known {
+	known, ms := h.store.ReadStatus()
+	if known {
 		hdr[api.HeaderKnownLeader] = trueHdr
 	} else {
 		hdr[api.HeaderKnownLeader] = falseHdr
 	}
-	hdr[api.HeaderLastContact] = lastContactHdr(l.LastContact)
-}
-
-// lastContactHdr turns the store's last contact (a Go duration string, or
-// already milliseconds) into whole milliseconds; -1 when this server never
-// heard from a leader (the store says "never") or the value is unreadable.
-func lastContactHdr(s string) []string {
-	switch s {
-	case "", "0", "0s":
-		return zeroHdr
+	switch {
+	case ms < 0:
+		hdr[api.HeaderLastContact] = neverHdr
+	case ms == 0:
+		hdr[api.HeaderLastContact] = zeroHdr
+	default:
+		hdr[api.HeaderLastContact] = h.hdrs.contact(uint64(ms))
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return zeroHdr
-		}
-		return []string{strconv.FormatInt(d.Milliseconds(), 10)}
-	}
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return []string{s}
-	}
-	return neverHdr
 }
 
 // headerCache keeps formatted X-Roster-Index and Content-Length values so
 // that the read path formats a number only when an index or size is new. It
 // is direct-mapped and lock-free: a miss formats and replaces the slot.
 type headerCache struct {
-	indexes [256]atomic.Pointer[numHdr]
-	lengths [256]atomic.Pointer[numHdr]
+	indexes  [256]atomic.Pointer[numHdr]
+	lengths  [256]atomic.Pointer[numHdr]
+	contacts [256]atomic.Pointer[numHdr]
 }
 
 type numHdr struct {
@@ -104,6 +92,8 @@ type numHdr struct {
 func (c *headerCache) index(n uint64) []string { return lookupNum(&c.indexes, n) }
 
 func (c *headerCache) length(n int) []string { return lookupNum(&c.lengths, uint64(n)) }
+
+func (c *headerCache) contact(ms uint64) []string { return lookupNum(&c.contacts, ms) }
 
 func lookupNum(slots *[256]atomic.Pointer[numHdr], n uint64) []string {
 	slot := &slots[n&255]

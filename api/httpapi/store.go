@@ -36,6 +36,11 @@ type Store interface {
 	WaitApplied(ctx context.Context, index uint64) error
 	// IsLeader reports whether this server is the Raft leader.
 	IsLeader() bool
+	// ReadStatus is the cheap view of leadership that every read answer
+	// carries (X-Roster-Known-Leader, X-Roster-Last-Contact): whether a leader
+	// is known, and milliseconds since this server last heard from it (0 on
+	// the leader, -1 when it never has). It must not allocate.
+	ReadStatus() (knownLeader bool, lastContactMs int64)
 	// Leader describes the known leader, with its HTTP address from gossip.
 	Leader() api.Leader
 	// Members lists gossip members with their Raft roles.

@@ -54,6 +54,8 @@ Usage:
 	}
 	fmt.Fprint(w, `
 Every CLI command takes --addr (default $ROSTER_ADDR or 127.0.0.1:8500) and -h.
+Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found,
+4 unavailable (no leader, not ready, or no server reachable).
 `)
 }
 
