@@ -44,6 +44,9 @@ func TestMinorityPartitionRefusesWritesAndConsistentReads(t *testing.T) {
 	eventually(t, 15*time.Second, func() error {
 		var err error
 		newLeader, err = c.leaderOf(t.Context(), majority, 2)
+		if err == nil && newLeader == old {
+			return fmt.Errorf("the majority still names the cut-off %s as leader", old.name)
+		}
 		return err
 	})
 	register(t, c, majority[0], "web", "during", "10.0.0.2")
