@@ -187,7 +187,12 @@ func Open(cfg Config) (*Store, error) {
 
 	// State machine.
 	s.catalog = registry.New()
-	s.lessor = registry.NewLessor(cfg.Lease)
+	leaseCfg := cfg.Lease
+	leaseCfg.Catalog = s.catalog // lets Renew tell a lease-less instance from an unknown id
+	if leaseCfg.Logger == nil {
+		leaseCfg.Logger = cfg.Logger
+	}
+	s.lessor = registry.NewLessor(leaseCfg)
 	s.fsm = &fsm{
 		catalog: s.catalog,
 		lessor:  s.lessor,
