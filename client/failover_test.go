@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"github.com/rosterhq/roster/internal/retry"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func TestNoLeaderIsRetriedUntilALeaderIsBack(t *testing.T) {
 		_, err := c.Register(context.Background(), client.InstanceSpec{Service: "web", ID: "web-1", Address: "10.0.0.1", Port: 80})
 		done <- err
 	}()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if s.Requests("PUT /v1/services/{service}/instances/{id}") < 2 {
 			return errors.New("not retried yet")
 		}

@@ -15,23 +15,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// eventually retries check until it returns nil or the deadline passes, and
-// then fails with the last error.
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // never checks that bad stays nil for the whole period.
 func never(t *testing.T, period time.Duration, bad func() error) {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"testing"
 	"time"
 
@@ -52,7 +53,7 @@ func TestRegistrationRegistersAgainWhenTheServerForgetsIt(t *testing.T) {
 	c := newClient(t, s.Addr())
 	reg := register(t, c, "web-1", 300*time.Millisecond)
 	s.Forget("web-1")
-	eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
+	retry.Eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
 	select {
 	case <-reg.Done():
 		t.Fatal("registration stopped after a re-registration")
@@ -71,14 +72,14 @@ func TestRegistrationRecoversAfterItsLeaseExpired(t *testing.T) {
 	// Heartbeats fail long enough for the lease to expire and the instance
 	// to be removed.
 	s.SetUnavailable(true)
-	eventually(t, 3*time.Second, func() error {
+	retry.Eventually(t, 3*time.Second, func() error {
 		if _, ok := s.Get("web-1"); ok {
 			return errors.New("still registered")
 		}
 		return nil
 	})
 	s.SetUnavailable(false)
-	eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
+	retry.Eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
 }
 
 func TestNoLeaderNeverCausesARegistration(t *testing.T) {
@@ -87,7 +88,7 @@ func TestNoLeaderNeverCausesARegistration(t *testing.T) {
 	register(t, c, "web-1", 300*time.Millisecond)
 	s.SetUnavailable(true)
 	before := s.Requests("PUT /v1/heartbeats")
-	eventually(t, 3*time.Second, func() error {
+	retry.Eventually(t, 3*time.Second, func() error {
 		if s.Requests("PUT /v1/heartbeats") < before+3 {
 			return errors.New("heartbeats not retried during the outage")
 		}
@@ -97,7 +98,7 @@ func TestNoLeaderNeverCausesARegistration(t *testing.T) {
 		t.Fatalf("%d registrations during a 503 outage, want only the first", n)
 	}
 	s.SetUnavailable(false)
-	eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
+	retry.Eventually(t, 3*time.Second, func() error { return statusOf(s, "web-1") })
 }
 
 func TestOperatorDeregistrationStopsTheRegistration(t *testing.T) {
@@ -136,7 +137,7 @@ func TestSetStatusIsSentAtOnceAndKept(t *testing.T) {
 	reg2 := register(t, c, "web-2", 600*time.Millisecond)
 	defer reg2.Close()
 	before := s.Requests("PUT /v1/heartbeats")
-	eventually(t, 3*time.Second, func() error {
+	retry.Eventually(t, 3*time.Second, func() error {
 		if s.Requests("PUT /v1/heartbeats") < before+3 {
 			return errors.New("waiting for heartbeats")
 		}

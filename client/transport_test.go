@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"net"
 	"net/http"
@@ -89,7 +90,7 @@ func TestTransportFollowsDeregistration(t *testing.T) {
 	if err := regA.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		in, err := r.Instances(context.Background(), "users")
 		if err != nil || len(in) != 1 {
 			return fmt.Errorf("instances %v %v", in, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -81,7 +82,7 @@ func TestWatchKeepsTheLastListWhileServersAreDownAndRecovers(t *testing.T) {
 		t.Fatalf("first list: %s", got)
 	}
 	s.Stop()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if w.Err() == nil {
 			return fmt.Errorf("no error seen yet")
 		}
@@ -103,7 +104,7 @@ func TestWatchKeepsTheLastListWhileServersAreDownAndRecovers(t *testing.T) {
 	}
 	// A change made after the restart reaches the watcher.
 	register(t, c, "web-2", 0)
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		select {
 		case l := <-w.Updates():
 			if ids(l) == "web-1/passing web-2/passing " {
@@ -151,7 +152,7 @@ func TestWatchResetsWhenTheIndexStaysBehind(t *testing.T) {
 	if n := calls.Load(); n < 4 {
 		t.Fatalf("reset after %d answers; a single stale answer must not reset", n-1)
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if blocked.Load() == 0 {
 			return fmt.Errorf("no blocking query on the new index")
 		}

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"net/http"
 	"os"
@@ -139,21 +140,6 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %v: %v", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // rosterServer is a dev Roster server running in-process.
 type rosterServer struct {
 	n *node.Node
@@ -179,7 +165,7 @@ func startRoster(t *testing.T) *rosterServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	eventually(t, 10*time.Second, func() error { return c.Ready(context.Background()) })
+	retry.Eventually(t, 10*time.Second, func() error { return c.Ready(context.Background()) })
 	return &rosterServer{n: n, c: c}
 }
 
@@ -204,7 +190,7 @@ func TestGatewayKeepsAnsweringWhenAnInstanceDies(t *testing.T) {
 	base := "http://" + gw.addr
 
 	// Both users instances take traffic, and /orders goes to orders.
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		seen := map[string]bool{}
 		for range 10 {
 			code, body := get(t, base+"/users/42")

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -376,7 +377,7 @@ func (c *cluster) waitForLeader(d time.Duration) *node {
 	c.t.Helper()
 	live := c.live()
 	var leader *node
-	eventually(c.t, d, func() error {
+	retry.Eventually(c.t, d, func() error {
 		var err error
 		leader, err = c.leaderOf(c.t.Context(), live, len(live)/2+1)
 		return err
@@ -410,7 +411,7 @@ func (c *cluster) waitHealthy(d time.Duration) *node {
 	c.t.Helper()
 	live := c.live()
 	var leader *node
-	eventually(c.t, d, func() error {
+	retry.Eventually(c.t, d, func() error {
 		ctx := c.t.Context()
 		for _, n := range live {
 			if err := c.ready(ctx, n); err != nil {
@@ -471,7 +472,7 @@ func (c *cluster) waitConverged(d time.Duration, services ...string) map[string]
 	c.t.Helper()
 	leader := c.waitHealthy(d)
 	var views map[string]map[string]string
-	eventually(c.t, d, func() error {
+	retry.Eventually(c.t, d, func() error {
 		ctx := c.t.Context()
 		views = map[string]map[string]string{}
 		for _, s := range services {
@@ -510,25 +511,6 @@ func diffMaps(want, got map[string]string) string {
 		}
 	}
 	return b.String()
-}
-
-// eventually retries f until it returns nil or d passes, then fails the
-// test with f's last error.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", d, err)
-		}
-		<-tick.C
-	}
 }
 
 // hold lets a fault last d while the workload runs (this is the fault's

@@ -5,6 +5,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"net/http"
 	"strconv"
 	"strings"
@@ -195,7 +196,7 @@ func fillUntilStuck(t *testing.T, c *cluster, small *node) int {
 		count <- n
 	}()
 	behind := 0
-	eventually(t, 3*time.Minute, func() error {
+	retry.Eventually(t, 3*time.Minute, func() error {
 		select {
 		case n := <-count:
 			t.Fatalf("the filler stopped after %d registrations and %s still keeps up", n, small.name)

@@ -5,6 +5,7 @@ package faults
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"net/http"
 	"reflect"
 	"sort"
@@ -41,7 +42,7 @@ func TestMinorityPartitionRefusesWritesAndConsistentReads(t *testing.T) {
 
 	// The majority elects a new leader and takes writes.
 	var newLeader *node
-	eventually(t, 15*time.Second, func() error {
+	retry.Eventually(t, 15*time.Second, func() error {
 		var err error
 		newLeader, err = c.leaderOf(t.Context(), majority, 2)
 		if err == nil && newLeader == old {
@@ -52,7 +53,7 @@ func TestMinorityPartitionRefusesWritesAndConsistentReads(t *testing.T) {
 	register(t, c, majority[0], "web", "during", "10.0.0.2")
 
 	// The minority refuses writes and consistent reads.
-	eventually(t, 15*time.Second, func() error {
+	retry.Eventually(t, 15*time.Second, func() error {
 		r, err := c.do(t.Context(), 5*time.Second, http.MethodPut, old.url("/v1/services/web/instances/minority"),
 			api.RegisterRequest{Address: "10.0.0.3", Port: 80})
 		return want503(r, err)
@@ -71,7 +72,7 @@ func TestMinorityPartitionRefusesWritesAndConsistentReads(t *testing.T) {
 
 	// Plain reads answer from local state and say how stale it is.
 	first := lastContact(t, c, old)
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		r, err := c.do(t.Context(), 3*time.Second, http.MethodGet, old.url("/v1/services/web/instances"), nil)
 		if err != nil {
 			return err
@@ -136,7 +137,7 @@ func lastContactOf(t *testing.T, r reply) int64 {
 // cluster does not acknowledge it.
 func register(t *testing.T, c *cluster, n *node, service, id, addr string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		r, err := c.do(t.Context(), 5*time.Second, http.MethodPut, n.url("/v1/services/"+service+"/instances/"+id),
 			api.RegisterRequest{Address: addr, Port: 80})
 		if err != nil {
@@ -193,7 +194,7 @@ func TestBackupRestoresIntoFreshServer(t *testing.T) {
 	want := catalogOf(t, c, leader, services)
 
 	solo := c.start(nodeSpec{name: "solo", octet: 21})
-	eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), solo) })
+	retry.Eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), solo) })
 
 	corrupt := append([]byte(nil), backup.body...)
 	corrupt[len(corrupt)/2] ^= 0xff
@@ -282,7 +283,7 @@ func TestRollingRestartLosesNothing(t *testing.T) {
 		t.Logf("rolling restart: %s", n.name)
 		mustDocker(t, "stop", "--time", "30", n.container) // SIGTERM, then SIGKILL after 30s
 		mustDocker(t, "start", n.container)
-		eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), n) })
+		retry.Eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), n) })
 		c.waitHealthy(60 * time.Second)
 	}
 	w.waitWrites(t, time.Now(), 20, 30*time.Second)
@@ -316,7 +317,7 @@ func TestQuorumLossRecoversFromSurvivorBackup(t *testing.T) {
 		n.removed = true
 		c.mu.Unlock()
 	}
-	eventually(t, 15*time.Second, func() error {
+	retry.Eventually(t, 15*time.Second, func() error {
 		r, err := c.do(t.Context(), 5*time.Second, http.MethodPut, survivor.url("/v1/services/web/instances/lost"),
 			api.RegisterRequest{Address: "10.2.1.1", Port: 80})
 		return want503(r, err)
@@ -329,7 +330,7 @@ func TestQuorumLossRecoversFromSurvivorBackup(t *testing.T) {
 	mustDocker(t, "stop", "--time", "30", survivor.container)
 
 	fresh := c.start(nodeSpec{name: "fresh", octet: 31})
-	eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), fresh) })
+	retry.Eventually(t, 60*time.Second, func() error { return c.ready(t.Context(), fresh) })
 	r, err := c.do(t.Context(), 60*time.Second, http.MethodPut, fresh.url("/v1/snapshot"), backup.body)
 	if err != nil || r.status != http.StatusOK {
 		t.Fatalf("restore: %v %d %s", err, r.status, r.apiError())

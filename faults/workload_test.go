@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -239,7 +240,7 @@ func (w *workload) okWritesAfter(t time.Time) int {
 // accepts writes (again).
 func (w *workload) waitWrites(t *testing.T, after time.Time, n int, d time.Duration) {
 	t.Helper()
-	eventually(t, d, func() error {
+	retry.Eventually(t, d, func() error {
 		if got := w.okWritesAfter(after); got < n {
 			return fmt.Errorf("%d acknowledged writes since %s, want %d", got, after.Format(time.TimeOnly), n)
 		}

@@ -2,6 +2,7 @@ package dnsapi
 
 import (
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"log/slog"
 	"net"
@@ -113,7 +114,7 @@ func exchangeMsg(t testing.TB, s *Server, network string, m *dns.Msg) *dns.Msg {
 		err error
 	)
 	// A UDP datagram can be lost on a loaded machine: retry for a while.
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		r, _, err = c.Exchange(m, addr)
 		return err
 	})
@@ -121,25 +122,6 @@ func exchangeMsg(t testing.TB, s *Server, network string, m *dns.Msg) *dns.Msg {
 		t.Fatalf("answer id %d, want %d", r.Id, m.Id)
 	}
 	return r
-}
-
-// eventually calls f until it returns nil or the deadline passes, then
-// fails with f's last error.
-func eventually(t testing.TB, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	wait := 10 * time.Millisecond
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", d, err)
-		}
-		time.Sleep(wait)
-		wait = min(wait*2, 200*time.Millisecond)
-	}
 }
 
 // rrStrings renders records for comparison, sorted (answers are shuffled).

@@ -2,6 +2,7 @@ package dnsapi
 
 import (
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"maps"
 	"slices"
 	"strings"
@@ -395,7 +396,7 @@ func TestMaxRecordsCapsAnswersWithoutTruncation(t *testing.T) {
 	c.fill("big", 300)
 	srv := startServer(t, c.cat, nil)
 	seen := map[string]bool{}
-	eventually(t, 20*time.Second, func() error {
+	retry.Eventually(t, 20*time.Second, func() error {
 		r := exchange(t, srv, "tcp", "big.service.roster.", dns.TypeA, 0)
 		if len(r.Answer) != DefaultMaxRecords || r.Truncated {
 			t.Fatalf("TCP answer: %d records, TC %v; want %d, no TC", len(r.Answer), r.Truncated, DefaultMaxRecords)
@@ -476,7 +477,7 @@ func TestMalformedAndUnsupportedQueries(t *testing.T) {
 func rawExchange(t *testing.T, srv *Server, raw []byte) *dns.Msg {
 	t.Helper()
 	var r *dns.Msg
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		conn, err := dns.Dial("udp", srv.UDPAddr().String())
 		if err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
 	// registration, so that what follows measures the lease alone.
 	for _, n := range nodes {
 		r := newClient(t, n.HTTPAddr())
-		eventually(t, 5*time.Second, func() error { return passing(ctx, r, "web", "web-1") })
+		retry.Eventually(t, 5*time.Second, func() error { return passing(ctx, r, "web", "web-1") })
 	}
 	l := leader(t, nodes)
 	closeNode(l)
@@ -48,7 +49,7 @@ func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
 	reader := newClient(t, rest...)
 	// Over three TTLs after the leader went, the instance never turns
 	// critical: heartbeats fail over and the new leader re-arms its lease.
-	never(t, 6*time.Second, func() error {
+	retry.Never(t, 6*time.Second, func() error {
 		if err := passing(ctx, reader, "web", "web-1"); err != nil && !errors.Is(err, client.ErrNoLeader) {
 			return err
 		}
@@ -73,14 +74,14 @@ func TestRegistrationComesBackAfterAFullExpiry(t *testing.T) {
 	// The client loses the cluster long enough for the lease to expire and
 	// the instance to be removed.
 	p.block(true)
-	eventually(t, 15*time.Second, func() error {
+	retry.Eventually(t, 15*time.Second, func() error {
 		if _, err := direct.Instance(ctx, "web", "web-1"); !errors.Is(err, client.ErrNotFound) {
 			return fmt.Errorf("not removed yet: %v", err)
 		}
 		return nil
 	})
 	p.block(false)
-	eventually(t, 10*time.Second, func() error { return passing(ctx, direct, "web", "web-1") })
+	retry.Eventually(t, 10*time.Second, func() error { return passing(ctx, direct, "web", "web-1") })
 }
 
 func TestRegistrationComesBackAfterARestore(t *testing.T) {
@@ -97,7 +98,7 @@ func TestRegistrationComesBackAfterARestore(t *testing.T) {
 	if err := c.SnapshotRestore(ctx, &backup); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error { return passing(ctx, c, "web", "web-1") })
+	retry.Eventually(t, 10*time.Second, func() error { return passing(ctx, c, "web", "web-1") })
 }
 
 func TestCloseRemovesTheInstance(t *testing.T) {
@@ -116,7 +117,7 @@ func TestCloseRemovesTheInstance(t *testing.T) {
 	// Every server, not only the one written to, forgets it.
 	for _, n := range nodes {
 		r := newClient(t, n.HTTPAddr())
-		eventually(t, 5*time.Second, func() error {
+		retry.Eventually(t, 5*time.Second, func() error {
 			if _, err := r.Instance(ctx, "web", "web-1"); !errors.Is(err, client.ErrNotFound) {
 				return fmt.Errorf("%s still has web-1: %v", n.HTTPAddr(), err)
 			}
@@ -167,7 +168,7 @@ func TestWatchSeesEveryChangeAndRecoversAfterAServerRestart(t *testing.T) {
 	if _, err := c2.Register(ctx, client.InstanceSpec{Service: "web", ID: "web-9", Address: "10.0.0.1", Port: 80}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, func() error {
+	retry.Eventually(t, 15*time.Second, func() error {
 		select {
 		case l := <-w.Updates():
 			if len(l.Instances) == 1 && l.Instances[0].ID == "web-9" {
@@ -191,7 +192,7 @@ func TestResolverServesWhileEveryServerIsStopped(t *testing.T) {
 	}
 	r := c.NewResolver(client.ResolverOptions{})
 	defer r.Close()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		in, err := r.Instances(ctx, "users")
 		if err != nil || len(in) != 2 {
 			return fmt.Errorf("%d instances, %v", len(in), err)
@@ -201,7 +202,7 @@ func TestResolverServesWhileEveryServerIsStopped(t *testing.T) {
 	for _, n := range nodes {
 		closeNode(n)
 	}
-	never(t, 2*time.Second, func() error {
+	retry.Never(t, 2*time.Second, func() error {
 		in, err := r.Instances(ctx, "users")
 		if err != nil || len(in) != 2 {
 			return fmt.Errorf("while every server is down: %d instances, %v", len(in), err)
@@ -225,7 +226,7 @@ func TestBalancerSpreadsLoadAndSkipsCriticalInstances(t *testing.T) {
 	}
 	r := c.NewResolver(client.ResolverOptions{Strategy: client.RoundRobin})
 	defer r.Close()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		in, err := r.Instances(ctx, "users")
 		if err != nil || len(in) != 3 {
 			return fmt.Errorf("%d instances, %v", len(in), err)
@@ -248,7 +249,7 @@ func TestBalancerSpreadsLoadAndSkipsCriticalInstances(t *testing.T) {
 	if err := regs[1].SetStatus(ctx, api.StatusCritical, "db down"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		in, _ := r.Instances(ctx, "users")
 		if len(in) != 2 {
 			return fmt.Errorf("%d instances", len(in))

@@ -8,6 +8,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"net"
 	"sync"
@@ -18,32 +19,6 @@ import (
 	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/node"
 )
-
-func eventually(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %v: %v", within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func never(t *testing.T, period time.Duration, bad func() error) {
-	t.Helper()
-	deadline := time.Now().Add(period)
-	for time.Now().Before(deadline) {
-		if err := bad(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func closeNode(n *node.Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -95,7 +70,7 @@ func startCluster(t *testing.T, size int) []*node.Node {
 func waitReady(t *testing.T, n *node.Node) {
 	t.Helper()
 	c := newClient(t, n.HTTPAddr())
-	eventually(t, 20*time.Second, func() error { return c.Ready(context.Background()) })
+	retry.Eventually(t, 20*time.Second, func() error { return c.Ready(context.Background()) })
 }
 
 func addrs(nodes []*node.Node) []string {
@@ -109,7 +84,7 @@ func addrs(nodes []*node.Node) []string {
 func leader(t *testing.T, nodes []*node.Node) *node.Node {
 	t.Helper()
 	var l *node.Node
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
 			if n.Store().IsLeader() {
 				l = n

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,21 +48,6 @@ func fakeServer(t *testing.T) *rostertest.Server {
 	s := rostertest.NewServer()
 	t.Cleanup(s.Close)
 	return s
-}
-
-func waitFor(t *testing.T, within time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not true within %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestCLIRegisterLookupDeregister(t *testing.T) {
@@ -154,7 +140,7 @@ func TestCLIRegisterForegroundHeartbeatsThenDeregisters(t *testing.T) {
 		code, _, _ := cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80", "--ttl", "300ms", "-f")
 		done <- code
 	}()
-	waitFor(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if s.Requests("PUT /v1/heartbeats") < 4 {
 			return fmt.Errorf("heartbeats: %d", s.Requests("PUT /v1/heartbeats"))
 		}
@@ -186,7 +172,7 @@ func TestCLIWatchPrintsEveryChange(t *testing.T) {
 		done <- runWatch(ctx, &cliEnv{stdout: &out, stderr: &lockedBuffer{}}, []string{"--addr", s.Addr(), "--json", "web"})
 	}()
 	lines := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
-	waitFor(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if l := lines(); len(l) < 1 || l[0] == "" {
 			return fmt.Errorf("no first list")
 		}
@@ -196,7 +182,7 @@ func TestCLIWatchPrintsEveryChange(t *testing.T) {
 		if code, _, stderr := cli(t, context.Background(), runRegister, s.Addr(), "--service", "web", "--id", fmt.Sprintf("web-%d", i), "--address", "10.0.0.1", "--port", "80"); code != exitOK {
 			t.Fatal(stderr)
 		}
-		waitFor(t, 5*time.Second, func() error {
+		retry.Eventually(t, 5*time.Second, func() error {
 			l := lines()
 			if len(l) != i+1 {
 				return fmt.Errorf("%d lines", len(l))

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -177,22 +178,6 @@ func do(method, url string, body any, out any) (int, http.Header, error) {
 	return resp.StatusCode, resp.Header, nil
 }
 
-// eventually retries f until it succeeds or d passes, then fails with f's last error.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v: %v", d, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // startCluster starts n servers that form one cluster through gossip.
 func startCluster(t *testing.T, n int) []*server {
 	t.Helper()
@@ -208,7 +193,7 @@ func startCluster(t *testing.T, n int) []*server {
 		s.start(t)
 	}
 	for _, s := range servers {
-		eventually(t, 30*time.Second, func() error { return ready(s) })
+		retry.Eventually(t, 30*time.Second, func() error { return ready(s) })
 	}
 	return servers
 }
@@ -246,7 +231,7 @@ func leaderOf(servers []*server) (*server, error) {
 func waitForLeader(t *testing.T, servers []*server) *server {
 	t.Helper()
 	var leader *server
-	eventually(t, 20*time.Second, func() (err error) {
+	retry.Eventually(t, 20*time.Second, func() (err error) {
 		leader, err = leaderOf(servers)
 		return err
 	})
@@ -304,7 +289,7 @@ func TestRegistrationsThroughFollowersReachEveryServer(t *testing.T) {
 		}
 	}
 	for _, s := range servers {
-		eventually(t, 5*time.Second, func() error {
+		retry.Eventually(t, 5*time.Second, func() error {
 			l, err := list(s, "web", "")
 			if err != nil {
 				return err
@@ -423,7 +408,7 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 	}()
 
 	registered.Wait()
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		if lastOK.Load() == 0 {
 			return errors.New("no write acknowledged yet")
 		}
@@ -434,7 +419,7 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 	leader.kill()
 
 	// Writes are accepted again within 2 s of losing the leader.
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		if time.Unix(0, lastOK.Load()).Before(killedAt.Add(50 * time.Millisecond)) {
 			return errors.New("no write acknowledged since the kill")
 		}
@@ -489,7 +474,7 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 
 	// The killed server restarts with its data and catches up.
 	leader.start(t)
-	eventually(t, 30*time.Second, func() error {
+	retry.Eventually(t, 30*time.Second, func() error {
 		if err := ready(leader); err != nil {
 			return err
 		}
