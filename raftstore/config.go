@@ -40,7 +40,9 @@ type Config struct {
 	NodeName string
 	// DataDir holds the bolt log/stable store (raft.db), the file snapshots
 	// (snapshots/), the Raft server id (node-id) and the cluster id
-	// (cluster-id). Required unless Dev.
+	// (cluster-id). A peers.json an operator writes there is read once at
+	// the next start to recover from a loss of quorum, then renamed to
+	// peers.json.applied. Required unless Dev.
 	DataDir string
 	// Dev keeps the Raft log, stable store and snapshots in memory and
 	// bootstraps a single-server cluster at once; DataDir is not used.

@@ -206,6 +206,11 @@ func Open(cfg Config) (*Store, error) {
 
 	// Raft.
 	rc := raftConfig(&s.cfg, s.id, s.leaderNotify, hcl)
+	if !cfg.Dev {
+		if _, err := recoverFromPeersJSON(cfg.DataDir, rc, cache, stable, s.snaps, s.trans, s.log); err != nil {
+			return fail(err)
+		}
+	}
 	r, err := raft.NewRaft(rc, s.fsm, cache, stable, s.snaps, s.trans)
 	if err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
