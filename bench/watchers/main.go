@@ -1,0 +1,123 @@
+// Command watchers measures how fast a change reaches many watchers of one
+// service on a running Roster server: it opens N Server-Sent Events streams
+// (or N blocking queries looping on ?index), waits until every watcher holds
+// the current state, then changes an instance through the HTTP API K times
+// and reports, per change and over all changes, the time from the write's
+// acknowledgement to each watcher receiving the new index (p50, p90, p99,
+// max). It runs as its own process, so the server pays only the server's
+// side of every watch.
+//
+// Each watcher is one TCP connection and one goroutine speaking HTTP/1.1
+// directly (no http.Transport, whose two goroutines and 8 KiB of buffers per
+// connection would cost the shared CPU more than the server's side does).
+//
+//	go run ./bench/watchers --addr 127.0.0.1:8500 --mode sse --watchers 10000 --changes 20
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// config is the command line.
+type config struct {
+	addr     string
+	mode     string
+	service  string
+	watchers int
+	changes  int
+	warmup   int
+	seed     int
+	parallel int
+	gap      time.Duration
+	timeout  time.Duration
+}
+
+func main() {
+	var c config
+	fs := flag.NewFlagSet("watchers", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8500", "HTTP address of the Roster server")
+	fs.StringVar(&c.mode, "mode", "sse", "how to watch: sse (text/event-stream) or blocking (?index=N&wait=5m)")
+	fs.StringVar(&c.service, "service", "bench-watch", "service to watch and change (registered by the tool)")
+	fs.IntVar(&c.watchers, "watchers", 10000, "number of concurrent watchers, one connection each")
+	fs.IntVar(&c.changes, "changes", 20, "measured changes")
+	fs.IntVar(&c.warmup, "warmup", 2, "changes made before measuring")
+	fs.IntVar(&c.seed, "instances", 10, "instances the watched service holds")
+	fs.IntVar(&c.parallel, "dial-parallel", 64, "connections opened concurrently while connecting")
+	fs.DurationVar(&c.gap, "gap", 300*time.Millisecond, "pause after every watcher has a change, before the next (lets blocking watchers ask again)")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "how long to wait for connections and for one change to reach every watcher")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	if c.mode != "sse" && c.mode != "blocking" {
+		fmt.Fprintf(os.Stderr, "watchers: --mode %q: want sse or blocking\n", c.mode)
+		os.Exit(2)
+	}
+	if c.watchers < 1 || c.changes < 1 || c.seed < 1 || c.parallel < 1 {
+		fmt.Fprintln(os.Stderr, "watchers: --watchers, --changes, --instances and --dial-parallel must be at least 1")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "watchers: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run connects the watchers, makes the changes and prints the figures.
+func run(ctx context.Context, c config, out io.Writer) error {
+	soft, hard, err := raiseNoFile()
+	if err != nil {
+		return err
+	}
+	if need := uint64(c.watchers) + 64; soft < need {
+		return fmt.Errorf("open file limit %d (hard %d) is below the %d that %d watchers need: raise it with ulimit -n", soft, hard, need, c.watchers)
+	}
+	w := newWriter(c.addr, c.service)
+	if err := w.seed(ctx, c.seed); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "mode=%s watchers=%d changes=%d service=%s instances=%d nofile=%d\n",
+		c.mode, c.watchers, c.changes, c.service, c.seed, soft)
+
+	f := newFleet(c)
+	defer f.close()
+	start := time.Now()
+	if err := f.connect(ctx, w.index()); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "connected %d watchers in %s\n", c.watchers, time.Since(start).Round(time.Millisecond))
+
+	var all []time.Duration
+	for k := -c.warmup; k < c.changes; k++ {
+		lat, early, err := f.change(ctx, w)
+		if err != nil {
+			return fmt.Errorf("change %d: %w", k+c.warmup+1, err)
+		}
+		if k >= 0 {
+			all = append(all, lat...)
+			fmt.Fprintf(out, "change %2d index %d: %s early=%d\n", k+1, w.index(), summarize(lat), early)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(c.gap):
+		}
+	}
+	fmt.Fprintf(out, "all %d deliveries: %s\n", len(all), summarize(all))
+	if n := f.failed.Load(); n > 0 {
+		return fmt.Errorf("%d watchers failed", n)
+	}
+	return nil
+}
