@@ -1,0 +1,838 @@
+// Command scale measures Roster at 100,000 registered instances against
+// design.md's target ("under 150 MB resident per server; restart and
+// catch-up under 5 s"): it runs real `roster server` processes with data dirs
+// (fsync on), registers instances over HTTP with concurrent clients, renews
+// every lease with batched heartbeats, and reports resident memory (VmRSS,
+// which counts bbolt's mapped file), data dir and raft.db sizes, restart time
+// of a single server, and catch-up time of a restarted follower in a
+// 3-server cluster. docs/bench/scale.md shows how to run it and the figures.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rosterhq/roster/api"
+)
+
+type options struct {
+	roster    string
+	work      string
+	mode      string
+	services  int
+	per       int
+	extra     int
+	clients   int
+	ttl       time.Duration
+	batch     int
+	settleMax time.Duration
+	keep      bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.roster, "roster", "", "path to the roster binary (required)")
+	flag.StringVar(&o.work, "work", "", "directory for data dirs and server logs (default: a new temp dir)")
+	flag.StringVar(&o.mode, "mode", "single", "single, cluster or both")
+	flag.IntVar(&o.services, "services", 1000, "services to register")
+	flag.IntVar(&o.per, "per", 100, "instances per service")
+	flag.IntVar(&o.extra, "extra", 10000, "cluster mode: instances registered while a follower is down")
+	flag.IntVar(&o.clients, "clients", 64, "concurrent registering clients")
+	flag.DurationVar(&o.ttl, "ttl", 5*time.Minute, "TTL of every instance (long enough that none expires during the run)")
+	flag.IntVar(&o.batch, "batch", 100, "instances per PUT /v1/heartbeats")
+	flag.DurationVar(&o.settleMax, "settle", 150*time.Second, "longest wait for memory to settle after load (Go forces a GC every 2 minutes)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work dir")
+	flag.Parse()
+	if o.roster == "" {
+		log.Fatal("-roster is required")
+	}
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
+	if o.work == "" {
+		d, err := os.MkdirTemp("", "roster-scale-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		o.work = d
+	}
+	b := &bench{o: o, hc: &http.Client{
+		Timeout:   60 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute},
+	}}
+	var err error
+	switch o.mode {
+	case "single":
+		err = b.single()
+	case "cluster":
+		err = b.cluster()
+	case "both":
+		if err = b.single(); err == nil {
+			err = b.cluster()
+		}
+	default:
+		err = fmt.Errorf("unknown -mode %q", o.mode)
+	}
+	b.stopAll()
+	if err != nil {
+		// The work dir stays: it holds the servers' logs.
+		log.Fatalf("FAILED: %v (data dirs and server logs in %s)", err, o.work)
+	}
+	if !o.keep {
+		os.RemoveAll(o.work)
+	}
+}
+
+type bench struct {
+	o       options
+	hc      *http.Client
+	servers []*server
+}
+
+// single: one server, load, memory, restart.
+func (b *bench) single() error {
+	total := b.o.services * b.o.per
+	fmt.Printf("== single server, %d services x %d instances = %d, %d clients, ttl %s\n",
+		b.o.services, b.o.per, total, b.o.clients, b.o.ttl)
+	s, err := b.newServer("single-s1", nil, 0)
+	if err != nil {
+		return err
+	}
+	if err := s.start(); err != nil {
+		return err
+	}
+	if _, err := s.waitReady(30 * time.Second); err != nil {
+		return err
+	}
+	peak := s.trackPeak()
+	if err := b.register(s.http, 0, b.o.services, b.o.per, "i"); err != nil {
+		return err
+	}
+	if err := b.heartbeat(s.http, b.o.services, b.o.per, "i"); err != nil {
+		return err
+	}
+	if err := b.leases(s, total); err != nil {
+		return err
+	}
+	peakRSS := peak()
+	mem, err := s.settle(b.o.settleMax)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("memory after load: %s (peak VmRSS during load %s)\n", mem, mb(peakRSS))
+	if err := s.diskReport(); err != nil {
+		return err
+	}
+
+	// Restart: SIGTERM, start again, time until ready and every instance listed.
+	t0 := time.Now()
+	if err := s.stop(syscall.SIGTERM, time.Minute); err != nil {
+		return err
+	}
+	fmt.Printf("shutdown (SIGTERM to exit): %s\n", ms(time.Since(t0)))
+	if err := s.diskReport(); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.start(); err != nil {
+		return err
+	}
+	ready, err := s.waitReady(60 * time.Second)
+	if err != nil {
+		return err
+	}
+	listed, err := s.waitCount(total, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restart: ready after %s, all %d listed after %s (from process start)\n",
+		ms(ready.Sub(start)), total, ms(listed.Sub(start)))
+	armed, err := s.waitArmed(60 * time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("restart: leases re-armed after %s\n", ms(armed.Sub(start)))
+	if err := b.heartbeat(s.http, b.o.services, b.o.per, "i"); err != nil {
+		return fmt.Errorf("heartbeats after restart: %w", err)
+	}
+	mem, err = s.settle(b.o.settleMax)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("memory after restart: %s\n", mem)
+	return s.stop(syscall.SIGTERM, time.Minute)
+}
+
+// cluster: three servers, load, memory of each, a follower killed and
+// restarted while more registrations arrive.
+func (b *bench) cluster() error {
+	total := b.o.services * b.o.per
+	fmt.Printf("== 3 servers, %d services x %d instances = %d, %d clients, ttl %s\n",
+		b.o.services, b.o.per, total, b.o.clients, b.o.ttl)
+	var ss []*server
+	for i := range 3 {
+		var join []string
+		if i > 0 {
+			join = []string{ss[0].gossip}
+		}
+		s, err := b.newServer(fmt.Sprintf("cluster-s%d", i+1), join, 3)
+		if err != nil {
+			return err
+		}
+		if err := s.start(); err != nil {
+			return err
+		}
+		ss = append(ss, s)
+	}
+	for _, s := range ss {
+		if _, err := s.waitReady(60 * time.Second); err != nil {
+			return err
+		}
+	}
+	leader, err := b.leader(ss)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("leader: %s\n", leader.name)
+	peaks := make([]func() int64, len(ss))
+	for i, s := range ss {
+		peaks[i] = s.trackPeak()
+	}
+	if err := b.register(leader.http, 0, b.o.services, b.o.per, "i"); err != nil {
+		return err
+	}
+	if err := b.heartbeat(leader.http, b.o.services, b.o.per, "i"); err != nil {
+		return err
+	}
+	for _, s := range ss {
+		if _, err := s.waitCount(total, 60*time.Second); err != nil {
+			return err
+		}
+	}
+	if err := b.leases(leader, total); err != nil {
+		return err
+	}
+	for i, s := range ss {
+		p := peaks[i]()
+		mem, err := s.settle(b.o.settleMax)
+		if err != nil {
+			return err
+		}
+		role := "follower"
+		if s == leader {
+			role = "leader"
+		}
+		fmt.Printf("%s (%s) memory after load: %s (peak VmRSS during load %s)\n", s.name, role, mem, mb(p))
+		if err := s.diskReport(); err != nil {
+			return err
+		}
+	}
+
+	// Kill a follower, register more, restart it, time its catch-up.
+	var f *server
+	for _, s := range ss {
+		if s != leader {
+			f = s
+			break
+		}
+	}
+	if err := f.stop(syscall.SIGKILL, 30*time.Second); err != nil {
+		return err
+	}
+	fmt.Printf("killed follower %s (SIGKILL)\n", f.name)
+	extraServices := (b.o.extra + b.o.per - 1) / b.o.per
+	if err := b.register(leader.http, 0, extraServices, b.o.per, "x"); err != nil {
+		return err
+	}
+	want := total + extraServices*b.o.per
+	start := time.Now()
+	if err := f.start(); err != nil {
+		return err
+	}
+	ready, err := f.waitReady(60 * time.Second)
+	if err != nil {
+		return err
+	}
+	listed, err := f.waitCount(want, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("follower restart: ready after %s, all %d listed after %s (from process start)\n",
+		ms(ready.Sub(start)), want, ms(listed.Sub(start)))
+	mem, err := f.settle(b.o.settleMax)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s memory after catch-up: %s\n", f.name, mem)
+	for _, s := range ss {
+		if err := s.stop(syscall.SIGTERM, time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// register PUTs services x per instances (ids <svc>-<kind><n>) with the
+// configured concurrency: one TTL, one meta key, one tag each.
+func (b *bench) register(addr string, from, services, per int, kind string) error {
+	type job struct{ svc, id string }
+	jobs := make(chan job, 1024)
+	var (
+		done  atomic.Int64
+		errMu sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		lat   = make([][]time.Duration, b.o.clients)
+		ctx   = context.Background()
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if first == nil {
+			first = err
+		}
+		errMu.Unlock()
+	}
+	start := time.Now()
+	for w := range b.o.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				n := done.Load()
+				body, _ := json.Marshal(api.RegisterRequest{
+					Address: fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255),
+					Port:    8080,
+					Tags:    []string{"v1"},
+					Meta:    map[string]string{"version": "1.4.2"},
+					TTL:     b.o.ttl.String(),
+				})
+				t := time.Now()
+				err := b.do(ctx, http.MethodPut, addr, "/v1/services/"+j.svc+"/instances/"+j.id, body, nil)
+				lat[w] = append(lat[w], time.Since(t))
+				if err != nil {
+					fail(fmt.Errorf("register %s/%s: %w", j.svc, j.id, err))
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for s := from; s < from+services; s++ {
+		svc := fmt.Sprintf("svc-%s%04d", kind, s)
+		for i := range per {
+			jobs <- job{svc, fmt.Sprintf("%s-%d", svc, i)}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	d := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	fmt.Printf("registered %d in %s: %.0f/s, latency %s\n", done.Load(), ms(d), float64(done.Load())/d.Seconds(), percentiles(all))
+	return nil
+}
+
+// heartbeat renews every instance through PUT /v1/heartbeats in batches.
+func (b *bench) heartbeat(addr string, services, per int, kind string) error {
+	var refs []api.BatchHeartbeat
+	for s := range services {
+		svc := fmt.Sprintf("svc-%s%04d", kind, s)
+		for i := range per {
+			refs = append(refs, api.BatchHeartbeat{Service: svc, ID: fmt.Sprintf("%s-%d", svc, i)})
+		}
+	}
+	batches := make(chan []api.BatchHeartbeat, 64)
+	var (
+		renewed atomic.Int64
+		missing atomic.Int64
+		errMu   sync.Mutex
+		first   error
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range batches {
+				body, _ := json.Marshal(api.HeartbeatsRequest{Instances: batch})
+				var resp api.HeartbeatsResponse
+				err := retry503(func() error {
+					return b.do(context.Background(), http.MethodPut, addr, "/v1/heartbeats", body, &resp)
+				})
+				if err != nil {
+					errMu.Lock()
+					first = cmpErr(first, fmt.Errorf("heartbeats: %w", err))
+					errMu.Unlock()
+					continue
+				}
+				renewed.Add(int64(resp.Renewed))
+				missing.Add(int64(len(resp.Missing) + len(resp.Gone)))
+			}
+		}()
+	}
+	for i := 0; i < len(refs); i += b.o.batch {
+		batches <- refs[i:min(i+b.o.batch, len(refs))]
+	}
+	close(batches)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	d := time.Since(start)
+	fmt.Printf("heartbeats: %d renewed, %d missing in %s (%.0f renewals/s, %d per request)\n",
+		renewed.Load(), missing.Load(), ms(d), float64(renewed.Load())/d.Seconds(), b.o.batch)
+	if int(renewed.Load()) != len(refs) {
+		return fmt.Errorf("renewed %d of %d", renewed.Load(), len(refs))
+	}
+	return nil
+}
+
+// leases checks the leader's lease table holds every instance.
+func (b *bench) leases(s *server, want int) error {
+	var ls api.LeaseState
+	if err := b.do(context.Background(), http.MethodGet, s.http, "/v1/cluster/leases", nil, &ls); err != nil {
+		return err
+	}
+	fmt.Printf("lease table on %s: %d leases, %d pending, paused=%v\n", s.name, ls.Leases, ls.Pending, ls.Paused)
+	if ls.Leases != want {
+		return fmt.Errorf("lease table holds %d leases, want %d", ls.Leases, want)
+	}
+	return nil
+}
+
+func (b *bench) leader(ss []*server) (*server, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var l api.Leader
+		if err := b.do(context.Background(), http.MethodGet, ss[0].http, "/v1/cluster/leader", nil, &l); err == nil && l.Known {
+			for _, s := range ss {
+				if s.http == l.HTTPAddr {
+					return s, nil
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, errors.New("no leader known within 30s")
+}
+
+// do sends one request and decodes a 2xx JSON answer into out (if not nil).
+func (b *bench) do(ctx context.Context, method, addr, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return &statusError{code: resp.StatusCode, body: strings.TrimSpace(string(data))}
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e.body) }
+
+// retry503 retries while the server answers 503 (a new leader re-arming its
+// leases answers heartbeats with 503 and Retry-After).
+func retry503(fn func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := fn()
+		var se *statusError
+		if err == nil || !errors.As(err, &se) || se.code != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func (b *bench) stopAll() {
+	for _, s := range b.servers {
+		if s.cmd != nil {
+			_ = s.stop(syscall.SIGKILL, 10*time.Second)
+		}
+	}
+}
+
+// server is one `roster server` process with its data dir and ports, which
+// it keeps across restarts.
+type server struct {
+	b                       *bench
+	name, dir               string
+	http, dns, raft, gossip string
+	args                    []string
+	logf                    *os.File
+	cmd                     *exec.Cmd
+	exited                  chan struct{}
+}
+
+func (b *bench) newServer(name string, join []string, expect int) (*server, error) {
+	s := &server{b: b, name: name, dir: filepath.Join(b.o.work, name)}
+	for _, p := range []*string{&s.http, &s.dns, &s.raft, &s.gossip} {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		*p = a
+	}
+	s.args = []string{"server", "--node", name, "--data-dir", s.dir,
+		"--http-addr", s.http, "--dns-addr", s.dns, "--raft-addr", s.raft, "--gossip-addr", s.gossip}
+	if expect > 0 {
+		s.args = append(s.args, "--bootstrap-expect", strconv.Itoa(expect))
+	}
+	for _, j := range join {
+		s.args = append(s.args, "--join", j)
+	}
+	f, err := os.Create(filepath.Join(b.o.work, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	s.logf = f
+	b.servers = append(b.servers, s)
+	return s, nil
+}
+
+// freeAddr finds a loopback port free for both TCP and UDP (DNS and gossip
+// bind both).
+func freeAddr() (string, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			u.Close()
+			return addr, nil
+		}
+	}
+	return "", errors.New("no free port")
+}
+
+func (s *server) start() error {
+	cmd := exec.Command(s.b.o.roster, s.args...)
+	cmd.Stdout, cmd.Stderr = s.logf, s.logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.name, err)
+	}
+	s.cmd = cmd
+	s.exited = make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(s.exited)
+	}()
+	return nil
+}
+
+func (s *server) stop(sig syscall.Signal, timeout time.Duration) error {
+	if s.cmd == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.exited:
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		s.cmd = nil
+		return fmt.Errorf("%s did not exit within %s of %s", s.name, timeout, sig)
+	}
+	s.cmd = nil
+	return nil
+}
+
+func (s *server) alive() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("%s exited (see %s)", s.name, s.logf.Name())
+	default:
+		return nil
+	}
+}
+
+func (s *server) waitReady(timeout time.Duration) (time.Time, error) {
+	return s.poll(timeout, "ready", func() error {
+		return s.b.do(context.Background(), http.MethodGet, s.http, "/readyz", nil, nil)
+	})
+}
+
+func (s *server) waitCount(want int, timeout time.Duration) (time.Time, error) {
+	return s.poll(timeout, fmt.Sprintf("%d instances listed", want), func() error {
+		var l api.ServiceList
+		if err := s.b.do(context.Background(), http.MethodGet, s.http, "/v1/services", nil, &l); err != nil {
+			return err
+		}
+		n := 0
+		for _, svc := range l.Services {
+			n += svc.Instances
+		}
+		if n != want {
+			return fmt.Errorf("%d listed", n)
+		}
+		return nil
+	})
+}
+
+func (s *server) waitArmed(timeout time.Duration) (time.Time, error) {
+	return s.poll(timeout, "leases armed", func() error {
+		var ls api.LeaseState
+		if err := s.b.do(context.Background(), http.MethodGet, s.http, "/v1/cluster/leases", nil, &ls); err != nil {
+			return err
+		}
+		if !ls.Armed {
+			return errors.New("not armed")
+		}
+		return nil
+	})
+}
+
+func (s *server) poll(timeout time.Duration, what string, fn func() error) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return time.Now(), nil
+		}
+		if aerr := s.alive(); aerr != nil {
+			return time.Time{}, aerr
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("%s: not %s within %s: %v", s.name, what, timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// trackPeak samples VmRSS every 100 ms until the returned func is called,
+// which answers the highest sample.
+func (s *server) trackPeak() func() int64 {
+	stop := make(chan struct{})
+	var peak atomic.Int64
+	done := make(chan struct{})
+	pid := s.cmd.Process.Pid
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if m, err := readProcMem(pid); err == nil && m.rss > peak.Load() {
+				peak.Store(m.rss)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		<-done
+		return peak.Load()
+	}
+}
+
+type memReport struct {
+	rss, anon, file  int64 // VmRSS, RssAnon, RssFile from /proc (bytes)
+	heapInuse, goSys float64
+	gcs              float64
+	waited           time.Duration
+}
+
+func (m memReport) String() string {
+	return fmt.Sprintf("VmRSS %s (anon %s, file %s: the bolt mmap and binary), Go heap in use %s, Go sys %s, after %s settling, %v GCs",
+		mb(m.rss), mb(m.anon), mb(m.file), mb(int64(m.heapInuse)), mb(int64(m.goSys)), ms(m.waited), m.gcs)
+}
+
+// settle waits until the process has run a GC after the load and its RSS
+// stops moving (under 1 MB over 5 s), or max, then reports memory.
+func (s *server) settle(max time.Duration) (memReport, error) {
+	start := time.Now()
+	pid := s.cmd.Process.Pid
+	g0, err := s.goMetrics()
+	if err != nil {
+		return memReport{}, err
+	}
+	var last int64
+	var stableSince time.Time
+	for {
+		g, err := s.goMetrics()
+		if err != nil {
+			return memReport{}, err
+		}
+		m, err := readProcMem(pid)
+		if err != nil {
+			return memReport{}, err
+		}
+		if abs(m.rss-last) > 1<<20 {
+			last, stableSince = m.rss, time.Now()
+		}
+		gcAfter := g["go_gc_duration_seconds_count"] > g0["go_gc_duration_seconds_count"]
+		if (gcAfter && time.Since(stableSince) >= 5*time.Second) || time.Since(start) > max {
+			m.heapInuse = g["go_memstats_heap_inuse_bytes"]
+			m.goSys = g["go_memstats_sys_bytes"]
+			m.gcs = g["go_gc_duration_seconds_count"]
+			m.waited = time.Since(start)
+			return m, nil
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (s *server) goMetrics() (map[string]float64, error) {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+s.http+"/metrics", nil)
+	resp, err := s.b.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "go_") {
+			continue
+		}
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+func readProcMem(pid int) (memReport, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return memReport{}, err
+	}
+	var m memReport
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			m.rss = n << 10
+		case "RssAnon":
+			m.anon = n << 10
+		case "RssFile":
+			m.file = n << 10
+		}
+	}
+	return m, nil
+}
+
+// diskReport prints the data dir's size and raft.db's.
+func (s *server) diskReport() error {
+	var total int64
+	var snaps []string
+	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += fi.Size()
+		if d.Name() == "state.bin" {
+			snaps = append(snaps, fmt.Sprintf("%s %s", filepath.Base(filepath.Dir(p)), mb(fi.Size())))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(filepath.Join(s.dir, "raft.db"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s disk: data dir %s, raft.db %s, snapshots [%s]\n", s.name, mb(total), mb(fi.Size()), strings.Join(snaps, ", "))
+	return nil
+}
+
+func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+func percentiles(d []time.Duration) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	slices.Sort(d)
+	p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
+	return fmt.Sprintf("p50 %s p99 %s max %s", p(0.5).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond), d[len(d)-1].Round(10*time.Microsecond))
+}
