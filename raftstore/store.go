@@ -274,7 +274,11 @@ func raftConfig(cfg *Config, id string, notify chan bool, hcl hclog.Logger) *raf
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: with it raft's apply channel is buffered, and
+	// a future queued there when Raft shuts down is never answered, so a
+	// barrier or write racing a shutdown waited forever (seen as a hung
+	// Close). Writes are coalesced into one entry by the batcher anyway.
+	rc.BatchApplyCh = false
 	rc.NotifyCh = notify
 	rc.Logger = hcl
 	rc.NoLegacyTelemetry = true
