@@ -28,7 +28,8 @@ local n = 0
 request = function() n = n % 10 + 1; return wrk.format(nil, "/v1/services/web/instances/web-" .. n .. "/heartbeat") end
 LUA
 body='{"instances":['; for i in $(seq 100); do body+="{\"service\":\"web\",\"id\":\"web-$(( (i-1) % 10 + 1 ))\"},"; done; body="${body%,}]}"
-printf 'wrk.method = "PUT"\nwrk.body = %q\nwrk.headers["Content-Type"] = "application/json"\n' "$body" > "$work/batch.lua"
+printf '%s' "$body" > "$work/batch.json"
+printf 'wrk.method = "PUT"\nlocal f = io.open("%s")\nwrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "application/json"\n' "$work/batch.json" > "$work/batch.lua"
 
 echo "round limit_rps lookup_rps lookup_ratio heartbeat_rps heartbeat_ratio batch_renewals_per_s"
 for r in $(seq "$rounds"); do
