@@ -1,66 +1,86 @@
 package registry
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // watchers hands out channels closed at the next change of a service or of
-// the service list. Channels are made only when someone watches, and a
-// change closes only the channel of what changed.
+// the service list. Taking a channel takes no lock (a sync.Map read and an
+// atomic load): when a change wakes thousands of watchers at once, each one
+// takes its next channel without queueing behind the others. A channel is
+// made only when someone watches, and a change closes only the channel of
+// what changed.
+//
+// The notifier of every service ever watched is kept, like the catalog
+// keeps the index of every service ever seen: a notifier holds no channel
+// between a change and the next watch, so it costs a map entry.
 type watchers struct {
-	mu   sync.Mutex
-	svc  map[string]chan struct{}
-	list chan struct{}
+	svc  sync.Map // service name -> *notifier
+	list notifier
+}
+
+// notifier is one closable-once channel, replaced after every close. The
+// channel is made by the first watch after a fire, so a change that nobody
+// watches allocates nothing.
+type notifier struct {
+	cur atomic.Pointer[wakeup]
+}
+
+type wakeup struct{ ch chan struct{} }
+
+// wait returns the channel the next fire closes.
+func (n *notifier) wait() <-chan struct{} {
+	for {
+		if w := n.cur.Load(); w != nil {
+			return w.ch
+		}
+		w := &wakeup{ch: make(chan struct{})}
+		if n.cur.CompareAndSwap(nil, w) {
+			return w.ch
+		}
+	}
+}
+
+// fire closes the current channel, if anyone took it. A watcher that loads
+// the notifier after the swap makes a new channel and then reads state that
+// the caller published before calling fire, so no change is missed.
+func (n *notifier) fire() {
+	if w := n.cur.Swap(nil); w != nil {
+		close(w.ch)
+	}
 }
 
 func (w *watchers) service(name string) <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch, ok := w.svc[name]
+	n, ok := w.svc.Load(name)
 	if !ok {
-		if w.svc == nil {
-			w.svc = make(map[string]chan struct{})
-		}
-		ch = make(chan struct{})
-		w.svc[name] = ch
+		n, _ = w.svc.LoadOrStore(name, new(notifier))
 	}
-	return ch
+	return n.(*notifier).wait()
 }
 
 func (w *watchers) services() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.list == nil {
-		w.list = make(chan struct{})
-	}
-	return w.list
+	return w.list.wait()
 }
 
 // fire wakes the watchers of the named services and, if list is set, of
-// the service list.
+// the service list. The caller publishes the new views first.
 func (w *watchers) fire(names []string, list bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	for _, name := range names {
-		if ch, ok := w.svc[name]; ok {
-			close(ch)
-			delete(w.svc, name)
+		if n, ok := w.svc.Load(name); ok {
+			n.(*notifier).fire()
 		}
 	}
-	if list && w.list != nil {
-		close(w.list)
-		w.list = nil
+	if list {
+		w.list.fire()
 	}
 }
 
 // fireAll wakes every watcher (after a restore).
 func (w *watchers) fireAll() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for _, ch := range w.svc {
-		close(ch)
-	}
-	w.svc = nil
-	if w.list != nil {
-		close(w.list)
-		w.list = nil
-	}
+	w.svc.Range(func(_, n any) bool {
+		n.(*notifier).fire()
+		return true
+	})
+	w.list.fire()
 }
