@@ -81,8 +81,14 @@ func sameData(a, b *Instance) bool {
 			return false
 		}
 	}
-	for k, v := range a.Meta {
-		if w, ok := b.Meta[k]; !ok || w != v {
+	return sameMeta(a.Meta, b.Meta)
+}
+
+// sameMeta reports whether two meta maps of the same length hold the same
+// keys and values.
+func sameMeta(a, b map[string]string) bool {
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
 			return false
 		}
 	}
