@@ -77,6 +77,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if len(res.Changed) > 0 {
 			f.lessor.Observe(res.Changed)
 		}
+		dropChanges(res)
 		out[i] = res
 		last = l.Index
 	}
@@ -84,6 +85,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		f.applied.set(last)
 	}
 	return out
+}
+
+// dropChanges forgets what a result changed once the lease table has seen
+// it: nothing else reads it, and on the leader the result lives on in Raft's
+// log cache (which holds a pointer into each entry's future, response
+// included) for the next logCacheSize entries. At 100,000 instances those
+// copies of every changed instance cost tens of megabytes.
+func dropChanges(res *registry.Result) {
+	res.Changed = nil
+	for i := range res.Sub {
+		res.Sub[i].Changed = nil
+	}
 }
 
 // haltAt stops this server applying: design.md "Upgrades" says a server that

@@ -157,8 +157,12 @@ func (s *Store) applyEntry(ctx context.Context, data []byte) (uint64, error) {
 	if err := s.waitFuture(ctx, fut); err != nil {
 		return 0, err
 	}
-	if res, ok := fut.Response().(*registry.Result); ok && res.Err != nil {
-		return fut.Index(), res.Err
+	if res, ok := fut.Response().(*registry.Result); ok {
+		err := res.Err
+		releaseResult(res)
+		if err != nil {
+			return fut.Index(), err
+		}
 	}
 	return fut.Index(), nil
 }
@@ -308,6 +312,17 @@ func (s *Store) complete(in inflight) {
 		}
 		r.done <- resp
 	}
+	if res != nil {
+		releaseResult(res)
+	}
+}
+
+// releaseResult empties an entry's result once its writers have their
+// answers. Raft's log cache keeps a pointer into the entry's future, and so
+// its response, for the next logCacheSize entries; a coalesced entry's
+// result holds a copy of every instance it registered.
+func releaseResult(res *registry.Result) {
+	*res = registry.Result{Index: res.Index, Err: res.Err}
 }
 
 // storedInstance finds the instance as stored by a registration: the
