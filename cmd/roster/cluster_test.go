@@ -425,9 +425,8 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 		}
 		return nil
 	})
-	var recovered time.Duration
 	// The first acknowledged write after the kill tells the gap.
-	recovered = time.Unix(0, lastOK.Load()).Sub(killedAt)
+	recovered := time.Unix(0, lastOK.Load()).Sub(killedAt)
 	t.Logf("writes accepted again %v after the leader was killed", recovered.Round(time.Millisecond))
 	if limit := failoverLimit(); recovered > limit {
 		t.Errorf("writes accepted again after %v, want under %v", recovered, limit)
