@@ -67,7 +67,11 @@ func main() {
 		log.Fatal("-roster is required")
 	}
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
-	if o.work == "" {
+	if o.work != "" {
+		if err := os.MkdirAll(o.work, 0o750); err != nil {
+			log.Fatal(err)
+		}
+	} else {
 		d, err := os.MkdirTemp("", "roster-scale-")
 		if err != nil {
 			log.Fatal(err)
