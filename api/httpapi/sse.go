@@ -25,6 +25,13 @@ const sseEvent = "instances"
 //
 // The stream ends cleanly when the client goes, the handler closes, or a
 // write blocks for longer than WriteTimeout.
+//
+// A change wakes every stream of the service at once, so the work per woken
+// stream is kept to the write itself: the channel and the view are taken
+// without locks, the event's data is the view's cached encoding written
+// straight into the connection's buffer (no per-stream copy or encoding,
+// unless a tag filter needs one), the buffer is flushed once per event, and
+// the write deadline is moved by the keep-alive ticker, not per event.
 func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, q listQuery) {
 	release, err := h.acquireWatch()
 	if err != nil {
@@ -32,8 +39,9 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 		return
 	}
 	defer release()
-	rc := http.NewResponseController(w)
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	s := sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout + h.cfg.SSEKeepAlive}
+	s.armDeadline()
+	defer s.clearDeadline()
 
 	cat := h.store.Catalog()
 	ch := cat.WatchService(name)
@@ -49,18 +57,17 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 	// gets the headers now and the next change as its first event.
 	last, resumed := lastEventID(r)
 	pending := !resumed || last != view.Index
-	if !pending && !h.sseWrite(w, rc, nil) {
+	if !pending && s.flush() != nil {
 		return
 	}
 	sent := view.Index
 
 	keepAlive := time.NewTicker(h.cfg.SSEKeepAlive)
 	defer keepAlive.Stop()
-	var buf []byte
+	done := r.Context().Done()
 	for {
 		if pending {
-			buf = appendEvent(buf[:0], view, q)
-			if !h.sseWrite(w, rc, buf) {
+			if s.event(view, q) != nil {
 				return
 			}
 			sent, pending = view.Index, false
@@ -71,10 +78,11 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 			view = cat.Service(name)
 			pending = view.Index != sent
 		case <-keepAlive.C:
-			if !h.sseWrite(w, rc, keepAliveComment) {
+			s.armDeadline()
+			if s.write(keepAliveComment) != nil || s.flush() != nil {
 				return
 			}
-		case <-r.Context().Done():
+		case <-done:
 			return
 		case <-h.closing:
 			return
@@ -82,18 +90,80 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 	}
 }
 
-var keepAliveComment = []byte(": keep-alive\n\n")
+var (
+	keepAliveComment = []byte(": keep-alive\n\n")
+	eventHead        = []byte("event: " + sseEvent + "\nid: ")
+	dataPrefix       = []byte("data: ")
+	eventEnd         = []byte("\n\n")
+)
 
-// sseWrite writes p and flushes it within WriteTimeout.
-func (h *Handler) sseWrite(w http.ResponseWriter, rc *http.ResponseController, p []byte) bool {
-	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-	if len(p) > 0 {
-		if _, err := w.Write(p); err != nil {
-			return false
-		}
-	}
-	return rc.Flush() == nil
+// sseWriter writes one stream's events. Its write deadline is set when the
+// stream starts and at every keep-alive tick to WriteTimeout+SSEKeepAlive
+// ahead, so any write gets at least WriteTimeout (a tick comes at least
+// every SSEKeepAlive) without a deadline update, and a clock read, per
+// event.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	head    [64]byte // scratch for an event's first lines
 }
+
+// event writes one event carrying view's list under q's filters and
+// flushes it. Each line of the JSON becomes a data: line (encodings are one
+// line, but the SSE framing must not depend on it).
+func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
+	var data []byte
+	if q.tag == "" {
+		data = view.JSON(q.filter)
+	} else {
+		data = encodeList(view, q)
+	}
+	data = bytes.TrimRight(data, "\n")
+	head := append(s.head[:0], eventHead...)
+	head = strconv.AppendUint(head, view.Index, 10)
+	head = append(head, '\n')
+	if err := s.write(head); err != nil {
+		return err
+	}
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'})
+		if err := s.write(dataPrefix); err != nil {
+			return err
+		}
+		if err := s.write(line); err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if err := s.write(eventEnd[:1]); err != nil {
+			return err
+		}
+		data = rest
+	}
+	if err := s.write(eventEnd); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+// write buffers p; the connection sees it at the next flush, or earlier
+// when the buffer fills.
+func (s *sseWriter) write(p []byte) error {
+	_, err := s.w.Write(p)
+	return err
+}
+
+// flush sends what is buffered.
+func (s *sseWriter) flush() error { return s.rc.Flush() }
+
+// armDeadline moves the write deadline to timeout from now. A connection
+// without deadlines (a test recorder) streams without one, as before.
+func (s *sseWriter) armDeadline() { _ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout)) }
+
+// clearDeadline lifts the write deadline when the stream ends.
+func (s *sseWriter) clearDeadline() { _ = s.rc.SetWriteDeadline(time.Time{}) }
 
 // lastEventID reads the Last-Event-ID header a reconnecting client sends.
 func lastEventID(r *http.Request) (uint64, bool) {
@@ -103,31 +173,4 @@ func lastEventID(r *http.Request) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	return n, err == nil
-}
-
-// appendEvent appends one event carrying view's list under q's filters.
-// Each line of the JSON becomes a data: line (encodings are one line, but
-// the SSE framing must not depend on it).
-func appendEvent(buf []byte, view *registry.ServiceView, q listQuery) []byte {
-	var data []byte
-	if q.tag == "" {
-		data = view.JSON(q.filter)
-	} else {
-		data = encodeList(view, q)
-	}
-	data = bytes.TrimRight(data, "\n")
-	buf = append(buf, "event: "+sseEvent+"\nid: "...)
-	buf = strconv.AppendUint(buf, view.Index, 10)
-	buf = append(buf, '\n')
-	for {
-		line, rest, more := bytes.Cut(data, []byte{'\n'})
-		buf = append(buf, "data: "...)
-		buf = append(buf, line...)
-		buf = append(buf, '\n')
-		if !more {
-			break
-		}
-		data = rest
-	}
-	return append(buf, '\n')
 }
