@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -62,9 +63,16 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 	}
 	sent := view.Index
 
+	// One channel says the stream is over, the client gone or the handler
+	// closing: a parked stream waits on three channels, not four, and only
+	// one of them (the service's) is shared with the other streams.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(h.baseCtx, cancel)
+	defer stop()
+	done := ctx.Done()
 	keepAlive := time.NewTicker(h.cfg.SSEKeepAlive)
 	defer keepAlive.Stop()
-	done := r.Context().Done()
 	for {
 		if pending {
 			if s.event(view, q) != nil {
@@ -83,8 +91,6 @@ func (h *Handler) serveSSE(w http.ResponseWriter, r *http.Request, name string, 
 				return
 			}
 		case <-done:
-			return
-		case <-h.closing:
 			return
 		}
 	}
@@ -120,15 +126,15 @@ func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
 		data = encodeList(view, q)
 	}
 	data = bytes.TrimRight(data, "\n")
-	head := append(s.head[:0], eventHead...)
-	head = strconv.AppendUint(head, view.Index, 10)
-	head = append(head, '\n')
-	if err := s.write(head); err != nil {
-		return err
-	}
+	// The head and the first "data: " go in one write: every write to the
+	// response costs a call through net/http's layers.
+	buf := append(s.head[:0], eventHead...)
+	buf = strconv.AppendUint(buf, view.Index, 10)
+	buf = append(buf, '\n')
 	for {
 		line, rest, more := bytes.Cut(data, []byte{'\n'})
-		if err := s.write(dataPrefix); err != nil {
+		buf = append(buf, dataPrefix...)
+		if err := s.write(buf); err != nil {
 			return err
 		}
 		if err := s.write(line); err != nil {
@@ -137,9 +143,7 @@ func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
 		if !more {
 			break
 		}
-		if err := s.write(eventEnd[:1]); err != nil {
-			return err
-		}
+		buf = append(s.head[:0], '\n')
 		data = rest
 	}
 	if err := s.write(eventEnd); err != nil {
