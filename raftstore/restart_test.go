@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -65,5 +66,43 @@ func TestGracefulStopSnapshotsSoRestartReplaysNoLog(t *testing.T) {
 	}
 	if _, ok := s3.Catalog().Instance("one-more"); !ok {
 		t.Fatal("one-more lost across restart (replayed from the log)")
+	}
+}
+
+// TestRestartedFollowerIsNotReadyUntilCaughtUp: readiness means applied
+// within 250 entries of the leader's commit index (design.md), also in the
+// first moments after a restart, when the follower has heard only the
+// leader's heartbeats (which carry no commit index) and still replays its
+// own log.
+func TestRestartedFollowerIsNotReadyUntilCaughtUp(t *testing.T) {
+	c := startCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	f := c.followers()[0]
+	i := c.index(f)
+	for n := range 300 {
+		if _, err := c.registerOnLeader(ctx, testInstance("web", fmt.Sprintf("before-%d", n))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.crash()
+	var last uint64
+	for n := range 600 {
+		idx, err := c.registerOnLeader(ctx, testInstance("web", fmt.Sprintf("while-down-%d", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = idx
+	}
+	f2 := c.restart(i)
+	deadline := time.Now().Add(10 * time.Second)
+	for f2.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted follower not ready within 10s: %v", f2.Ready())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if applied := f2.applied.load(); applied+readyMaxLag < last {
+		t.Fatalf("follower ready at applied index %d, %d behind the leader's %d", applied, last-applied, last)
 	}
 }

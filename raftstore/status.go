@@ -135,13 +135,23 @@ func (s *Store) Ready() error {
 	if _, id := s.raft.LeaderWithID(); id == "" {
 		return fmt.Errorf("%w: %w", errNotReady, registry.ErrNoLeader)
 	}
+	commit, applied := s.raft.CommitIndex(), s.applied.load()
 	if s.raft.State() != raft.Leader {
 		lc := s.raft.LastContact()
 		if lc.IsZero() || time.Since(lc) > readyMaxLastContact {
 			return fmt.Errorf("%w: last contact with the leader %s ago", errNotReady, s.lastContactString())
 		}
+		// Raft's own commit index on a follower is capped by what it has
+		// appended, and is 0 after a restart until the leader's first
+		// AppendEntries (heartbeats carry none): measure the lag against
+		// the leader's commit index as last sent, and the local log's end
+		// (a restarted server replays its own log first).
+		leader := s.rpcs.leaderCommit()
+		if leader == 0 {
+			return fmt.Errorf("%w: no commit index from the leader yet", errNotReady)
+		}
+		commit = max(commit, leader, s.raft.LastIndex())
 	}
-	commit, applied := s.raft.CommitIndex(), s.applied.load()
 	if commit > applied+readyMaxLag {
 		if target, known := s.commandTarget(commit); !known || target > applied+readyMaxLag {
 			return fmt.Errorf("%w: applied index %d is %d behind the commit index %d", errNotReady, applied, commit-applied, commit)

@@ -59,6 +59,7 @@ type Store struct {
 
 	raft     *raft.Raft
 	trans    *raft.NetworkTransport
+	rpcs     *leaderCommitTransport // trans as Raft sees it
 	logs     raft.LogStore // the cache in front of the log store
 	bolt     *raftboltdb.BoltStore
 	boltPath string
@@ -112,6 +113,7 @@ func Open(cfg Config) (*Store, error) {
 	var undo []func()
 	fail := func(err error) (*Store, error) {
 		s.cancel()
+		s.wg.Wait()
 		close(s.stop)
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()
@@ -184,6 +186,8 @@ func Open(cfg Config) (*Store, error) {
 	})
 	undo = append(undo, func() { s.trans.Close() })
 	s.raftAddr = stream.Addr().String()
+	s.rpcs = newLeaderCommitTransport(s.trans)
+	s.goLoop(s.rpcs.run)
 
 	// State machine.
 	s.catalog = registry.New()
@@ -207,11 +211,11 @@ func Open(cfg Config) (*Store, error) {
 	// Raft.
 	rc := raftConfig(&s.cfg, s.id, s.leaderNotify, hcl)
 	if !cfg.Dev {
-		if _, err := recoverFromPeersJSON(cfg.DataDir, rc, cache, stable, s.snaps, s.trans, s.log); err != nil {
+		if _, err := recoverFromPeersJSON(cfg.DataDir, rc, cache, stable, s.snaps, s.rpcs, s.log); err != nil {
 			return fail(err)
 		}
 	}
-	r, err := raft.NewRaft(rc, s.fsm, cache, stable, s.snaps, s.trans)
+	r, err := raft.NewRaft(rc, s.fsm, cache, stable, s.snaps, s.rpcs)
 	if err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
