@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -90,11 +90,16 @@ func (f *fleet) connect(ctx context.Context, from uint64) error {
 	}
 }
 
-// change makes one change and waits until every watcher has it. It returns
-// each watcher's latency from the write's acknowledgement, and how many
-// watchers had the change before the acknowledgement reached the tool
-// (counted as 0).
-func (f *fleet) change(ctx context.Context, wr *writer) (lat []time.Duration, early int, err error) {
+// result is what one change measured.
+type result struct {
+	lat      []time.Duration // per watcher, from the write's acknowledgement (0 if it came first)
+	fromSend []time.Duration // per watcher, from sending the write
+	early    int             // watchers that had the change before the acknowledgement reached the tool
+	write    time.Duration   // the write's round trip
+}
+
+// change makes one change and waits until every watcher has it.
+func (f *fleet) change(ctx context.Context, wr *writer) (result, error) {
 	done := make(chan struct{})
 	f.done.Store(&done)
 	f.arrived.Store(0)
@@ -104,33 +109,40 @@ func (f *fleet) change(ctx context.Context, wr *writer) (lat []time.Duration, ea
 	from := wr.index()
 	f.base.Store(from)
 	defer f.base.Store(0)
+	sent := int64(time.Since(f.t0))
 	index, err := wr.change(ctx)
 	ack := int64(time.Since(f.t0))
 	if err != nil {
-		return nil, 0, err
+		return result{}, err
 	}
 	if index <= from {
-		return nil, 0, fmt.Errorf("write answered index %d, not above %d: the change did not move the service", index, from)
+		return result{}, fmt.Errorf("write answered index %d, not above %d: the change did not move the service", index, from)
 	}
 	timer := time.NewTimer(f.c.timeout)
 	defer timer.Stop()
 	select {
 	case <-done:
 	case <-timer.C:
-		return nil, 0, fmt.Errorf("only %d of %d watchers got index %d within %s (%d failed)",
+		return result{}, fmt.Errorf("only %d of %d watchers got index %d within %s (%d failed)",
 			f.arrived.Load(), len(f.ws), index, f.c.timeout, f.failed.Load())
 	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+		return result{}, ctx.Err()
 	}
-	lat = make([]time.Duration, len(f.ws))
+	r := result{
+		lat:      make([]time.Duration, len(f.ws)),
+		fromSend: make([]time.Duration, len(f.ws)),
+		write:    time.Duration(ack - sent),
+	}
 	for i, w := range f.ws {
-		d := w.at.Load() - ack
+		at := w.at.Load()
+		r.fromSend[i] = time.Duration(at - sent)
+		d := at - ack
 		if d < 0 {
-			d, early = 0, early+1
+			d, r.early = 0, r.early+1
 		}
-		lat[i] = time.Duration(d)
+		r.lat[i] = time.Duration(d)
 	}
-	return lat, early, nil
+	return r, nil
 }
 
 // saw records an index a watcher received.
@@ -204,86 +216,111 @@ func (w *watch) run(sem chan struct{}) error {
 		return nil
 	}
 	defer conn.Close()
-	br := bufio.NewReaderSize(conn, 1024)
-	path := "/v1/services/" + f.c.service + "/instances"
-	if f.c.mode == "sse" {
-		return w.followSSE(conn, br, path, release)
-	}
-	return w.followBlocking(conn, br, path, release)
-}
-
-// followSSE reads one event stream, noting each event's id (the index).
-func (w *watch) followSSE(conn net.Conn, br *bufio.Reader, path string, release func()) error {
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + w.f.c.addr + "\r\nAccept: text/event-stream\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(br, nil)
+	raw, err := conn.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("event stream answered %s", resp.Status)
+	c := &client{w: w, conn: conn, raw: raw, buf: make([]byte, 16<<10),
+		path: "/v1/services/" + f.c.service + "/instances", release: release}
+	if f.c.mode == "sse" {
+		return c.followSSE()
 	}
-	lines := bufio.NewReaderSize(resp.Body, 512)
-	lineStart := true
-	for {
-		line, err := lines.ReadSlice('\n')
-		if lineStart {
-			if rest, ok := bytes.CutPrefix(line, []byte("id: ")); ok && err == nil {
-				index, perr := strconv.ParseUint(string(bytes.TrimSpace(rest)), 10, 64)
-				if perr != nil {
-					return fmt.Errorf("event id %q: %w", rest, perr)
-				}
-				w.saw(index)
-				release()
+	return c.followBlocking()
+}
+
+// client is one watcher's connection. Its read buffer is big enough that
+// one read takes a whole event or answer: the tool shares the CPU with the
+// server, so it reads as little as it can.
+type client struct {
+	w       *watch
+	conn    net.Conn
+	raw     syscall.RawConn
+	buf     []byte
+	path    string
+	release func() // frees the dial slot after the first answer
+}
+
+// followSSE reads one event stream, noting each event's id (the index).
+func (c *client) followSSE() error {
+	req := "GET " + c.path + " HTTP/1.1\r\nHost: " + c.w.f.c.addr + "\r\nAccept: text/event-stream\r\n\r\n"
+	if _, err := io.WriteString(c.conn, req); err != nil {
+		return err
+	}
+	var hr headReader
+	var p *eventParser
+	return readLoop(c.raw, c.buf, func(b []byte) error {
+		if p == nil {
+			h, body, done, err := hr.add(b)
+			if !done {
+				return err
 			}
+			if h.status != http.StatusOK {
+				return fmt.Errorf("event stream answered %d", h.status)
+			}
+			p = &eventParser{chunked: h.chunked, onID: func(index uint64) {
+				c.w.saw(index)
+				c.release()
+			}}
+			b = body
 		}
-		switch err {
-		case nil:
-			lineStart = true
-		case bufio.ErrBufferFull:
-			lineStart = false // the rest of a long data: line follows
-		default:
+		if err := p.feed(b); err != nil {
 			return fmt.Errorf("event stream: %w", err)
 		}
-	}
+		return nil
+	})
 }
 
 // followBlocking runs blocking queries back to back on one connection,
 // each asking for an index above the last answer's.
-func (w *watch) followBlocking(conn net.Conn, br *bufio.Reader, path string, release func()) error {
-	prefix := []byte("GET " + path + "?index=")
-	suffix := []byte("&wait=5m HTTP/1.1\r\nHost: " + w.f.c.addr + "\r\n\r\n")
+func (c *client) followBlocking() error {
+	prefix := []byte("GET " + c.path + "?index=")
+	suffix := []byte("&wait=5m HTTP/1.1\r\nHost: " + c.w.f.c.addr + "\r\n\r\n")
 	req := make([]byte, 0, len(prefix)+len(suffix)+20)
-	var index uint64
-	for {
+	ask := func(index uint64) error {
 		req = append(strconv.AppendUint(append(req[:0], prefix...), index, 10), suffix...)
-		if _, err := conn.Write(req); err != nil {
-			return err
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("blocking query answered %s", resp.Status)
-		}
-		n, err := strconv.ParseUint(resp.Header.Get("X-Roster-Index"), 10, 64)
-		if err != nil {
-			return fmt.Errorf("blocking query answer without a valid X-Roster-Index: %w", err)
-		}
-		w.saw(n)
-		release()
-		if resp.Close {
-			return fmt.Errorf("server closed the connection")
-		}
-		index = n
+		_, err := c.conn.Write(req)
+		return err
 	}
+	if err := ask(0); err != nil {
+		return err
+	}
+	var hr headReader
+	var h head
+	inBody := false
+	var left int64
+	return readLoop(c.raw, c.buf, func(b []byte) error {
+		for len(b) > 0 {
+			if !inBody {
+				var done bool
+				var err error
+				h, b, done, err = hr.add(b)
+				if !done {
+					return err
+				}
+				if h.status != http.StatusOK {
+					return fmt.Errorf("blocking query answered %d", h.status)
+				}
+				if h.length < 0 || h.index == 0 {
+					return errors.New("blocking query answer without Content-Length or X-Roster-Index")
+				}
+				inBody, left = true, h.length
+			}
+			n := min(int64(len(b)), left)
+			b, left = b[n:], left-n
+			if left > 0 {
+				return nil
+			}
+			inBody = false
+			c.w.saw(h.index)
+			c.release()
+			if h.close {
+				return errors.New("server closed the connection")
+			}
+			if len(b) > 0 {
+				return errors.New("bytes after a blocking query's answer")
+			}
+			return ask(h.index)
+		}
+		return nil
+	})
 }

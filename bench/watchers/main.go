@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -38,6 +39,8 @@ type config struct {
 	parallel int
 	gap      time.Duration
 	timeout  time.Duration
+	pid      int
+	procs    int
 }
 
 func main() {
@@ -52,6 +55,8 @@ func main() {
 	fs.IntVar(&c.seed, "instances", 10, "instances the watched service holds")
 	fs.IntVar(&c.parallel, "dial-parallel", 64, "connections opened concurrently while connecting")
 	fs.DurationVar(&c.gap, "gap", 300*time.Millisecond, "pause after every watcher has a change, before the next (lets blocking watchers ask again)")
+	fs.IntVar(&c.pid, "server-pid", 0, "pid of the server (same machine): also report its resident memory per watcher and CPU per change")
+	fs.IntVar(&c.procs, "procs", 1, "GOMAXPROCS of the tool: one keeps its reader threads from spinning on the cores the server needs (0: Go's default)")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "how long to wait for connections and for one change to reach every watcher")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,6 +71,9 @@ func main() {
 	if c.watchers < 1 || c.changes < 1 || c.seed < 1 || c.parallel < 1 {
 		fmt.Fprintln(os.Stderr, "watchers: --watchers, --changes, --instances and --dial-parallel must be at least 1")
 		os.Exit(2)
+	}
+	if c.procs > 0 {
+		runtime.GOMAXPROCS(c.procs)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -88,9 +96,15 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err := w.seed(ctx, c.seed); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "mode=%s watchers=%d changes=%d service=%s instances=%d nofile=%d\n",
-		c.mode, c.watchers, c.changes, c.service, c.seed, soft)
+	fmt.Fprintf(out, "mode=%s watchers=%d changes=%d service=%s instances=%d nofile=%d procs=%d\n",
+		c.mode, c.watchers, c.changes, c.service, c.seed, soft, runtime.GOMAXPROCS(0))
 
+	var rssBefore uint64
+	if c.pid > 0 {
+		if rssBefore, err = procRSS(c.pid); err != nil {
+			return fmt.Errorf("--server-pid: %w", err)
+		}
+	}
 	f := newFleet(c)
 	defer f.close()
 	start := time.Now()
@@ -98,16 +112,31 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "connected %d watchers in %s\n", c.watchers, time.Since(start).Round(time.Millisecond))
+	if c.pid > 0 {
+		rssAfter, err := procRSS(c.pid)
+		if err != nil {
+			return fmt.Errorf("--server-pid: %w", err)
+		}
+		fmt.Fprintf(out, "server VmRSS %.1f MiB -> %.1f MiB: %.1f KiB per watcher\n",
+			float64(rssBefore)/(1<<20), float64(rssAfter)/(1<<20),
+			(float64(rssAfter)-float64(rssBefore))/1024/float64(c.watchers))
+	}
 
-	var all []time.Duration
+	var all, fromSend []time.Duration
+	var cpuTool, cpuServer time.Duration
 	for k := -c.warmup; k < c.changes; k++ {
-		lat, early, err := f.change(ctx, w)
+		tool0, server0 := selfCPU(), serverCPU(c.pid)
+		r, err := f.change(ctx, w)
 		if err != nil {
 			return fmt.Errorf("change %d: %w", k+c.warmup+1, err)
 		}
 		if k >= 0 {
-			all = append(all, lat...)
-			fmt.Fprintf(out, "change %2d index %d: %s early=%d\n", k+1, w.index(), summarize(lat), early)
+			cpuTool += selfCPU() - tool0
+			cpuServer += serverCPU(c.pid) - server0
+			all = append(all, r.lat...)
+			fromSend = append(fromSend, r.fromSend...)
+			fmt.Fprintf(out, "change %2d index %d: %s early=%d write=%s\n",
+				k+1, w.index(), summarize(r.lat), r.early, ms(r.write))
 		}
 		select {
 		case <-ctx.Done():
@@ -115,9 +144,25 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		case <-time.After(c.gap):
 		}
 	}
-	fmt.Fprintf(out, "all %d deliveries: %s\n", len(all), summarize(all))
+	fmt.Fprintf(out, "all %d deliveries, from the write's acknowledgement: %s\n", len(all), summarize(all))
+	fmt.Fprintf(out, "all %d deliveries, from sending the write:         %s\n", len(fromSend), summarize(fromSend))
+	fmt.Fprintf(out, "CPU per change (until every watcher has it): tool %s", ms(cpuTool/time.Duration(c.changes)))
+	if c.pid > 0 {
+		fmt.Fprintf(out, ", server %s", ms(cpuServer/time.Duration(c.changes)))
+	}
+	fmt.Fprintln(out)
 	if n := f.failed.Load(); n > 0 {
 		return fmt.Errorf("%d watchers failed", n)
 	}
 	return nil
+}
+
+// serverCPU is procCPU of the server, or 0 when its pid is unknown or
+// unreadable (the figure is then left out).
+func serverCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	d, _ := procCPU(pid)
+	return d
 }

@@ -33,12 +33,16 @@ func newWriter(addr, service string) *writer {
 
 func (w *writer) index() uint64 { return w.last.Load() }
 
-// seed registers the service's n instances (i0 is the one change moves)
-// and learns the service's index.
+// id names the service's i-th instance: ids are unique across the
+// catalog, so they carry the service's name.
+func (w *writer) id(i int) string { return w.service + "-" + strconv.Itoa(i) }
+
+// seed registers the service's n instances (the first is the one change
+// moves) and learns the service's index.
 func (w *writer) seed(ctx context.Context, n int) error {
 	for i := range n {
 		body := fmt.Sprintf(`{"address":"10.0.%d.%d","port":8080,"tags":["bench","v1"],"meta":{"rev":"0"}}`, i/250, i%250+1)
-		if _, err := w.put(ctx, "i"+strconv.Itoa(i), body); err != nil {
+		if _, err := w.put(ctx, w.id(i), body); err != nil {
 			return err
 		}
 	}
@@ -60,12 +64,12 @@ func (w *writer) seed(ctx context.Context, n int) error {
 	return nil
 }
 
-// change gives instance i0 a new meta revision and returns the index the
+// change gives the first instance a new meta revision and returns the index the
 // server acknowledged it at.
 func (w *writer) change(ctx context.Context) (uint64, error) {
 	w.rev++
 	body := `{"address":"10.0.0.1","port":8080,"tags":["bench","v1"],"meta":{"rev":"` + strconv.FormatInt(w.rev, 10) + `"}}`
-	idx, err := w.put(ctx, "i0", body)
+	idx, err := w.put(ctx, w.id(0), body)
 	if err != nil {
 		return 0, err
 	}
