@@ -60,7 +60,7 @@ type Store struct {
 	raft     *raft.Raft
 	trans    *raft.NetworkTransport
 	rpcs     *leaderCommitTransport // trans as Raft sees it
-	logs     raft.LogStore // the cache in front of the log store
+	logs     raft.LogStore          // the cache in front of the log store
 	bolt     *raftboltdb.BoltStore
 	boltPath string
 	snaps    raft.SnapshotStore
