@@ -42,6 +42,8 @@ for mode in sse blocking; do
       for (i = 1; i <= NF; i++) if (index($i, q "=") == 1) { v = substr($i, length(q) + 2); sub(/ms$/, "", v); print v } }' |
       sort -n | awk -v m="$mode" -v q="$q" '{ a[NR] = $1 } END { printf "%s %s %.1f ms (rounds:", m, q, a[int((NR + 1) / 2)]; for (i = 1; i <= NR; i++) printf " %s", a[i]; print ")" }'
   done
+  cat "$work/$mode-"*.txt | awk '/^p99 of each change/ { v = $5; sub(/^median=/, "", v); sub(/ms$/, "", v); print v }' | sort -n |
+    awk -v m="$mode" '{ a[NR] = $1 } END { printf "%s median change p99 %.1f ms (rounds:", m, a[int((NR + 1) / 2)]; for (i = 1; i <= NR; i++) printf " %s", a[i]; print ")" }'
   cat "$work/$mode-"*.txt | awk '/per watcher/ { print $(NF - 3) }' | sort -n |
     awk -v m="$mode" '{ a[NR] = $1 } END { printf "%s server RSS per watcher %.1f KiB (median)\n", m, a[int((NR + 1) / 2)] }'
 done
