@@ -37,8 +37,10 @@ func TestSSEManyStreamsGetEveryChange(t *testing.T) {
 // watcher slot is freed: it never holds up the other streams.
 func TestSSEDropsAConsumerThatStopsReading(t *testing.T) {
 	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
-		c.WriteTimeout = 100 * time.Millisecond
-		c.SSEKeepAlive = 50 * time.Millisecond
+		// Long enough for the healthy reader to take a big event under
+		// -race on a loaded machine, short enough to end the test soon.
+		c.WriteTimeout = time.Second
+		c.SSEKeepAlive = 200 * time.Millisecond
 	})
 	// Big events fill the socket buffers in a few changes.
 	var meta strings.Builder

@@ -288,39 +288,36 @@ func (c *client) followBlocking() error {
 	var h head
 	inBody := false
 	var left int64
+	// One answer is in flight at a time, so a piece holds part of one
+	// answer and nothing after it.
 	return readLoop(c.raw, c.buf, func(b []byte) error {
-		for len(b) > 0 {
-			if !inBody {
-				var done bool
-				var err error
-				h, b, done, err = hr.add(b)
-				if !done {
-					return err
-				}
-				if h.status != http.StatusOK {
-					return fmt.Errorf("blocking query answered %d", h.status)
-				}
-				if h.length < 0 || h.index == 0 {
-					return errors.New("blocking query answer without Content-Length or X-Roster-Index")
-				}
-				inBody, left = true, h.length
+		if !inBody {
+			var done bool
+			var err error
+			h, b, done, err = hr.add(b)
+			if !done {
+				return err
 			}
-			n := min(int64(len(b)), left)
-			b, left = b[n:], left-n
-			if left > 0 {
-				return nil
+			if h.status != http.StatusOK {
+				return fmt.Errorf("blocking query answered %d", h.status)
 			}
-			inBody = false
-			c.w.saw(h.index)
-			c.release()
-			if h.close {
-				return errors.New("server closed the connection")
+			if h.length < 0 || h.index == 0 {
+				return errors.New("blocking query answer without Content-Length or X-Roster-Index")
 			}
-			if len(b) > 0 {
-				return errors.New("bytes after a blocking query's answer")
-			}
-			return ask(h.index)
+			inBody, left = true, h.length
 		}
-		return nil
+		if int64(len(b)) > left {
+			return errors.New("bytes after a blocking query's answer")
+		}
+		if left -= int64(len(b)); left > 0 {
+			return nil
+		}
+		inBody = false
+		c.w.saw(h.index)
+		c.release()
+		if h.close {
+			return errors.New("server closed the connection")
+		}
+		return ask(h.index)
 	})
 }
