@@ -27,10 +27,17 @@ const (
 	// and then only while the remaining voters keep a quorum. A server that
 	// comes back later is added again automatically.
 	DefaultDeadServerGrace = time.Minute
-	// DefaultServerStabilization is how long a new server must stay alive as
-	// a non-voter before the leader promotes it to voter, so that it has
-	// caught up with the log and does not weaken the quorum while it does.
-	DefaultServerStabilization = 5 * time.Second
+	// DefaultServerStabilization is the least time a new server stays an
+	// alive non-voter before the leader promotes it to voter, so that a
+	// flapping server does not churn the configuration. Promotion also
+	// waits until its applied index is within 250 entries of the leader's
+	// commit index, however long that takes.
+	DefaultServerStabilization = 2 * time.Second
+	// DefaultCatchUpWait is how long a non-voter may take to catch up before
+	// the leader logs it and counts it in roster_raft_catchup_timeouts_total
+	// and roster_raft_nonvoters_behind; it stays a non-voter, and is promoted
+	// if it catches up later.
+	DefaultCatchUpWait = time.Minute
 )
 
 // Config configures a Store. Zero values take the defaults of design.md;
@@ -97,7 +104,11 @@ type Config struct {
 
 	// Unexported knobs for tests.
 	serverStabilization time.Duration
+	catchUpWait         time.Duration
 	gossipTuning        func(*memberlist.Config)
+	// beforeApply, when set, runs before the FSM applies a batch of
+	// entries ending at last; stop is closed when the store closes.
+	beforeApply func(last uint64, stop <-chan struct{})
 	// noCoalesce sends every write as its own log entry (for comparisons).
 	noCoalesce bool
 	// inFlight overrides entriesInFlight (benchmarks).
@@ -144,6 +155,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.serverStabilization <= 0 {
 		c.serverStabilization = DefaultServerStabilization
+	}
+	if c.catchUpWait <= 0 {
+		c.catchUpWait = DefaultCatchUpWait
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -32,6 +32,8 @@ type fsm struct {
 	// armed reports whether this server's lease table is armed (leader),
 	// so a restore re-arms it.
 	armed func() bool
+	// beforeApply is Config.beforeApply (tests).
+	beforeApply func(last uint64, stop <-chan struct{})
 }
 
 var (
@@ -48,6 +50,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 // wake-up of waiters) per batch instead of per entry.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
+	if f.beforeApply != nil && len(logs) > 0 {
+		f.beforeApply(logs[len(logs)-1].Index, f.stop)
+	}
 	if err := f.haltErr(); err != nil {
 		// Only reached while shutting down after a halt: apply nothing more.
 		for i, l := range logs {

@@ -44,6 +44,10 @@ type nodeMeta struct {
 	// departure from a failure, so the leader learns it from here and
 	// removes the server from the Raft configuration at once.
 	Leaving bool `json:"lv,omitempty"`
+	// Applied is the last log index this server's catalog applied, as of
+	// its last publication (runPublishApplied): the leader promotes a
+	// non-voter only once this is close to its commit index.
+	Applied uint64 `json:"ap,omitempty"`
 }
 
 func parseMeta(b []byte) (nodeMeta, error) {
@@ -64,6 +68,12 @@ type member struct {
 	Meta  nodeMeta
 	State memberlist.NodeStateType
 	Since time.Time // last state change
+	// AppliedAt is when this server's table last saw Meta.Applied change,
+	// and AppliedCommit this server's Raft commit index at that moment: on
+	// the leader, the lag the member had when it published (its applied
+	// index cannot be fresher than the gossip that carried it).
+	AppliedAt     time.Time
+	AppliedCommit uint64
 }
 
 // gossip is the memberlist delegate: it publishes this server's meta, keeps
@@ -86,6 +96,9 @@ type gossip struct {
 	metaChanged chan struct{}
 	// now is the clock (tests).
 	now func() time.Time
+	// commitIndex is this server's Raft commit index, stamped on each
+	// member's applied index as it arrives; nil stamps 0.
+	commitIndex func() uint64
 }
 
 func newGossip(log *slog.Logger, name string, self nodeMeta) *gossip {
@@ -132,6 +145,17 @@ func (g *gossip) setLeaving() {
 	g.mu.Lock()
 	g.self.Leaving = true
 	g.mu.Unlock()
+}
+
+// setApplied records the applied index to publish with the next meta
+// update; it reports whether it changed. It does not signal metaChanged:
+// runPublishApplied broadcasts it on its own schedule.
+func (g *gossip) setApplied(idx uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	changed := g.self.Applied != idx
+	g.self.Applied = idx
+	return changed
 }
 
 func (g *gossip) setHasState() {
@@ -250,6 +274,10 @@ func (g *gossip) record(n *memberlist.Node, st memberlist.NodeStateType) {
 		return
 	}
 	now := g.now()
+	var commit uint64
+	if g.commitIndex != nil {
+		commit = g.commitIndex()
+	}
 	g.mu.Lock()
 	m, ok := g.members[n.Name]
 	if !ok {
@@ -260,11 +288,23 @@ func (g *gossip) record(n *memberlist.Node, st memberlist.NodeStateType) {
 		m.Since = now
 		g.log.Info("gossip member state", "member", n.Name, "id", meta.ID, "state", stateName(st), "addr", n.Address())
 	}
+	if !ok || m.Meta.Applied != meta.Applied {
+		m.AppliedAt = now
+		m.AppliedCommit = commit
+	}
+	// A new applied index alone does not wake reconciliation: servers
+	// publish it every half second while writes flow, and the leader's
+	// periodic pass picks it up.
+	prev := m.Meta
+	prev.Applied = meta.Applied
+	appliedOnly := ok && m.Meta.Applied != meta.Applied && prev == meta && m.State == st && m.Addr == n.Address()
 	m.Addr = n.Address()
 	m.Meta = meta
 	m.State = st
 	g.mu.Unlock()
-	signal(g.changed)
+	if !appliedOnly {
+		signal(g.changed)
+	}
 }
 
 // snapshot returns a copy of the member table, sorted by name, with suspect

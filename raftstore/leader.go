@@ -62,6 +62,8 @@ func (s *Store) runLeadership(ctx context.Context) {
 // reconciliation run until leadership ends.
 func (s *Store) lead(ctx context.Context) {
 	start := time.Now()
+	s.leadSince = start
+	s.nonvoters = map[string]*nonvoter{}
 	term := s.raft.CurrentTerm()
 	s.log.Info("gained leadership; running barrier before re-arming leases", "term", term)
 	backoff := 10 * time.Millisecond

@@ -132,11 +132,12 @@ func (s *Store) runGossipMeta(ctx context.Context) {
 
 // reconcile makes the Raft configuration follow gossip (design.md,
 // "Cluster"), on the leader: alive servers not in the configuration join as
-// non-voters and become voters once they have stayed alive for the
-// stabilization time (they have caught up by then and do not weaken the
-// quorum meanwhile); servers that left gracefully are removed; failed ones
-// are removed after DeadServerGrace, one at a time and only while the
-// remaining voters keep a quorum of alive servers.
+// non-voters and become voters once they have caught up with the log (see
+// considerPromotion), so a new server never weakens the quorum while it
+// fetches the catalog; servers that left gracefully are removed; failed
+// ones are removed after DeadServerGrace, one at a time and only while the
+// remaining voters keep a quorum of alive servers. It runs only in the
+// leader's goroutine (lead).
 func (s *Store) reconcile() {
 	if !s.IsLeader() {
 		return
@@ -168,9 +169,8 @@ func (s *Store) reconcile() {
 		byID[m.Meta.ID] = m
 	}
 	now := time.Now()
-	if s.nonvoterSince == nil {
-		s.nonvoterSince = map[string]time.Time{}
-	}
+	commit := s.raft.CommitIndex()
+	aliveNonvoters := map[string]bool{}
 
 	for _, m := range members {
 		id := m.Meta.ID
@@ -180,8 +180,10 @@ func (s *Store) reconcile() {
 		srv, ok := inConf[id]
 		switch {
 		case !ok:
-			s.changeMembership("add_nonvoter", m, s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout))
-			s.nonvoterSince[id] = now
+			if s.changeMembership("add_nonvoter", m, s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)) {
+				s.nonvoters[id] = &nonvoter{since: now}
+				aliveNonvoters[id] = true
+			}
 		case string(srv.Address) != m.Meta.Raft:
 			fut := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)
 			if srv.Suffrage == raft.Voter {
@@ -189,18 +191,11 @@ func (s *Store) reconcile() {
 			}
 			s.changeMembership("update_address", m, fut)
 		case srv.Suffrage == raft.Nonvoter:
-			since, ok := s.nonvoterSince[id]
-			if !ok {
-				s.nonvoterSince[id] = now
-				continue
-			}
-			if now.Sub(since) >= s.cfg.serverStabilization {
-				if s.changeMembership("promote_voter", m, s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)) {
-					delete(s.nonvoterSince, id)
-				}
-			}
+			aliveNonvoters[id] = true
+			s.considerPromotion(m, commit, now)
 		}
 	}
+	s.pruneNonvoters(aliveNonvoters)
 
 	aliveVoters := 0
 	for _, srv := range conf.Servers {
@@ -241,15 +236,17 @@ func (s *Store) reconcile() {
 	}
 }
 
-func (s *Store) changeMembership(action string, m member, fut raft.IndexFuture) bool {
+// changeMembership waits for a configuration change, then logs it (with
+// the extra key-value pairs in fields) and counts it.
+func (s *Store) changeMembership(action string, m member, fut raft.IndexFuture, fields ...any) bool {
 	if err := fut.Error(); err != nil {
-		s.log.Warn("membership change failed", "action", action, "member", m.Name, "id", m.Meta.ID,
-			"raft_addr", m.Meta.Raft, "err", err)
+		s.log.Warn("membership change failed", append([]any{"action", action, "member", m.Name, "id", m.Meta.ID,
+			"raft_addr", m.Meta.Raft, "err", err}, fields...)...)
 		return false
 	}
 	s.metrics.membership.WithLabelValues(action).Inc()
-	s.log.Info("membership changed", "action", action, "member", m.Name, "id", m.Meta.ID,
-		"raft_addr", m.Meta.Raft, "gossip_state", stateName(m.State), "index", fut.Index())
+	s.log.Info("membership changed", append([]any{"action", action, "member", m.Name, "id", m.Meta.ID,
+		"raft_addr", m.Meta.Raft, "gossip_state", stateName(m.State), "index", fut.Index()}, fields...)...)
 	return true
 }
 

@@ -24,6 +24,8 @@ type metrics struct {
 	membership       *prometheus.CounterVec
 	fsmHalted        prometheus.Gauge
 	statusWrites     prometheus.Counter
+	catchUpTimeouts  prometheus.Counter
+	nonvotersBehind  prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -75,6 +77,14 @@ func newMetrics() *metrics {
 			Name: "roster_heartbeat_status_writes_total",
 			Help: "Heartbeats that changed an instance's status or output and were written to Raft.",
 		}),
+		catchUpTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_raft_catchup_timeouts_total",
+			Help: "Non-voters that this server, as leader, saw fail to catch up with the log in time; they stay non-voters.",
+		}),
+		nonvotersBehind: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_raft_nonvoters_behind",
+			Help: "Alive non-voters that have not caught up with the log within the catch-up wait (leader only).",
+		}),
 	}
 }
 
@@ -84,6 +94,7 @@ func (m *metrics) register(reg prometheus.Registerer, s *Store) error {
 	cs := []prometheus.Collector{
 		m.leaderChanges, m.applyDuration, m.entryCommands, m.expired, m.reaped,
 		m.snapshots, m.snapshotDuration, m.restores, m.membership, m.fsmHalted, m.statusWrites,
+		m.catchUpTimeouts, m.nonvotersBehind,
 		&stateCollector{s: s},
 	}
 	for _, c := range cs {

@@ -85,9 +85,11 @@ type Store struct {
 	// stop unblocks a halted FSM on Close.
 	stop chan struct{}
 
-	// nonvoterSince: when reconciliation first saw each non-voter (leader
-	// goroutine only).
-	nonvoterSince map[string]time.Time
+	// nonvoters: the servers waiting for promotion, by Raft id, and
+	// leadSince: when this server's current leadership began (both leader
+	// goroutine only; reset as it gains leadership).
+	nonvoters map[string]*nonvoter
+	leadSince time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -206,6 +208,8 @@ func Open(cfg Config) (*Store, error) {
 		metrics: s.metrics,
 		stop:    s.stop,
 		armed:   s.armed.Load,
+
+		beforeApply: cfg.beforeApply,
 	}
 
 	// Raft.
@@ -241,7 +245,9 @@ func Open(cfg Config) (*Store, error) {
 	s.gossip = newGossip(s.log.With("component", "gossip"), cfg.NodeName, nodeMeta{
 		ID: s.id, Raft: s.raftAddr, HTTP: cfg.HTTPAddr, DNS: cfg.DNSAddr, Version: cfg.Version,
 		Cluster: clusterID, Expect: cfg.BootstrapExpect, HasState: s.hadState || bootstrapAlone,
+		Applied: s.applied.load(),
 	})
+	s.gossip.commitIndex = r.CommitIndex
 	if clusterID != "" {
 		if err := s.persistClusterID(clusterID); err != nil {
 			return fail(err)
@@ -347,6 +353,7 @@ func (s *Store) startLoops() {
 	s.goLoop(s.runLeadership)
 	s.goLoop(s.runWrites)
 	s.goLoop(s.runGossipMeta)
+	s.goLoop(s.runPublishApplied)
 	s.goLoop(s.runLeaderObserver)
 	if len(s.cfg.Join) > 0 {
 		s.goLoop(s.runJoin)
