@@ -27,7 +27,7 @@ import (
 func TestNewServerBecomesVoterOnlyOnceCaughtUp(t *testing.T) {
 	promotions := &recorder{msg: "membership changed", attr: "action", value: "promote_voter"}
 	c := startCluster(t, 3, func(cfg *Config) { cfg.Logger = slog.New(promotions.wrap(cfg.Logger.Handler())) })
-	last := fillLog(t, c, 1500)
+	last := fillLog(t, c, 1000)
 	leader := c.waitForLeader()
 
 	// The new server's FSM may apply only up to limit: far enough behind.
@@ -113,7 +113,7 @@ func TestNonvoterThatCannotCatchUpStaysNonvoter(t *testing.T) {
 		}
 		return nil
 	})
-	consistently(t, 1500*time.Millisecond, func() error {
+	consistently(t, time.Second, func() error {
 		if got := counterValue(leader.metrics.catchUpTimeouts); got != 1 {
 			return fmt.Errorf("catch-up timeouts %v, want 1 (counted once)", got)
 		}
