@@ -74,8 +74,9 @@ type Config struct {
 	// look for membership changes (the store offers no watch for members).
 	MembersPoll time.Duration
 	// WriteTimeout bounds each write of a streamed or long-lived answer
-	// (SSE events, blocking query answers); a consumer that does not read
-	// for this long is dropped.
+	// (SSE events, blocking query answers). A stream's write deadline moves
+	// at keep-alive ticks, not per event, so a consumer that stops reading is
+	// dropped after between WriteTimeout and WriteTimeout + SSEKeepAlive.
 	WriteTimeout time.Duration
 	// ForwardTimeout bounds one forwarded request (plus the wait of a
 	// forwarded blocking query).
