@@ -15,18 +15,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// never checks that bad stays nil for the whole period.
-func never(t *testing.T, period time.Duration, bad func() error) {
-	t.Helper()
-	deadline := time.Now().Add(period)
-	for time.Now().Before(deadline) {
-		if err := bad(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func startFake(t *testing.T) *rostertest.Server {
 	t.Helper()
 	s := rostertest.NewServer()

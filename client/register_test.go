@@ -31,7 +31,7 @@ func TestAllRegistrationsShareOneHeartbeatRequestPerInterval(t *testing.T) {
 	}
 	// Each lease is 600ms, renewed every ~200ms: over 2s, five instances
 	// renewed one by one would take ~50 requests; batched it is ~10.
-	never(t, 2*time.Second, func() error {
+	retry.Never(t, 2*time.Second, func() error {
 		for i := range 5 {
 			if err := statusOf(s, fmt.Sprintf("web-%d", i)); err != nil {
 				return err
@@ -114,7 +114,7 @@ func TestOperatorDeregistrationStopsTheRegistration(t *testing.T) {
 	if !errors.Is(reg.Err(), client.ErrGone) {
 		t.Fatalf("Err = %v, want ErrGone", reg.Err())
 	}
-	never(t, 500*time.Millisecond, func() error {
+	retry.Never(t, 500*time.Millisecond, func() error {
 		if _, ok := s.Get("web-1"); ok {
 			return errors.New("registered again after the operator removed it")
 		}
@@ -183,7 +183,7 @@ func TestCloseRemovesInstancesAndStopsHeartbeats(t *testing.T) {
 		t.Fatal("Done not closed after Close")
 	}
 	before := s.Requests("PUT /v1/heartbeats")
-	never(t, 400*time.Millisecond, func() error {
+	retry.Never(t, 400*time.Millisecond, func() error {
 		if n := s.Requests("PUT /v1/heartbeats"); n != before {
 			return fmt.Errorf("%d heartbeats after Close", n-before)
 		}
@@ -205,7 +205,7 @@ func TestDeregisterRemovesOnlyThatInstance(t *testing.T) {
 	if _, ok := s.Get("web-1"); ok {
 		t.Fatal("web-1 still registered")
 	}
-	never(t, 700*time.Millisecond, func() error {
+	retry.Never(t, 700*time.Millisecond, func() error {
 		if _, ok := s.Get("web-1"); ok {
 			return errors.New("web-1 came back")
 		}

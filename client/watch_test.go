@@ -88,7 +88,7 @@ func TestWatchKeepsTheLastListWhileServersAreDownAndRecovers(t *testing.T) {
 		}
 		return nil
 	})
-	never(t, 500*time.Millisecond, func() error {
+	retry.Never(t, 500*time.Millisecond, func() error {
 		select {
 		case l := <-w.Updates():
 			return fmt.Errorf("delivered %q while every server was down", ids(l))
@@ -172,7 +172,7 @@ func TestResolverServesTheLastGoodListWhileEveryServerIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Stop()
-	never(t, time.Second, func() error {
+	retry.Never(t, time.Second, func() error {
 		inst, err := r.Pick(ctx, "web")
 		if err != nil || inst.ID != "web-1" {
 			return fmt.Errorf("Pick during the outage: %v %v", inst.ID, err)
@@ -195,7 +195,7 @@ func TestWatchOfIndexZeroDeliversOnceAndDoesNotSpin(t *testing.T) {
 	w := c.Watch(context.Background(), "web", nil)
 	defer w.Stop()
 	next(t, w)
-	never(t, time.Second, func() error {
+	retry.Never(t, time.Second, func() error {
 		select {
 		case l := <-w.Updates():
 			return fmt.Errorf("unchanged list delivered again at index %d", l.Index)

@@ -3,6 +3,7 @@ package raftstore
 import (
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"path/filepath"
 	"runtime"
@@ -79,7 +80,7 @@ func BenchmarkBareRaftApply(b *testing.B) {
 	cmd := registry.EncodeRegister(testInstance("svc-1", "inst-1234567"), time.Now().UnixNano())
 	rafts := startBareCluster(b, 3)
 	var leader *raft.Raft
-	eventually(b, 10*time.Second, func() error {
+	retry.Eventually(b, 10*time.Second, func() error {
 		for _, r := range rafts {
 			if r.State() == raft.Leader {
 				leader = r

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"log/slog"
 	"os"
 	"sync"
@@ -23,23 +24,6 @@ var _ httpapi.Store = (*Store)(nil)
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// eventually retries fn until it returns nil or d passes, then fails the
-// test with fn's last error.
-func eventually(t testing.TB, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // testLog collects a test's server logs and prints them only if it fails.
@@ -160,7 +144,7 @@ func startCluster(t testing.TB, n int, tune ...func(*Config)) *cluster {
 func (c *cluster) waitForLeader() *Store {
 	c.t.Helper()
 	var leader *Store
-	eventually(c.t, 10*time.Second, func() error {
+	retry.Eventually(c.t, 10*time.Second, func() error {
 		leader = nil
 		var id string
 		for _, s := range c.running() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"log/slog"
 	"math"
 	"strings"
@@ -39,9 +40,9 @@ func TestNewServerBecomesVoterOnlyOnceCaughtUp(t *testing.T) {
 	s4 := openStore(t, cfg)
 	c.servers = append(c.servers, s4)
 
-	eventually(t, 10*time.Second, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
+	retry.Eventually(t, 10*time.Second, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
 	// It applies part of the log and the leader sees that in gossip.
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		m, ok := leader.gossip.byID(s4.ID())
 		if !ok {
 			return errors.New("leader does not know s4 in gossip")
@@ -55,13 +56,13 @@ func TestNewServerBecomesVoterOnlyOnceCaughtUp(t *testing.T) {
 		t.Fatalf("s4 applied %d is not far behind the commit index %d: the test proves nothing", applied, leader.raft.CommitIndex())
 	}
 	// Alive for many times the stabilization time, but behind: not promoted.
-	consistently(t, 5*cfg.serverStabilization, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
+	retry.Never(t, 5*cfg.serverStabilization, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
 
 	held := s4.applied.load()
 	limit.Store(math.MaxUint64)
 	// The configuration shows the voter as soon as the change is appended;
 	// the leader counts and logs it once it commits.
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		promoted := 0.0
 		for _, s := range c.running() {
 			promoted += counterValue(s.metrics.membership.WithLabelValues("promote_voter"))
@@ -103,8 +104,8 @@ func TestNonvoterThatCannotCatchUpStaysNonvoter(t *testing.T) {
 	s4 := openStore(t, cfg)
 	c.servers = append(c.servers, s4)
 
-	eventually(t, 10*time.Second, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error { return suffrageIs(leader, s4.ID(), "nonvoter") })
+	retry.Eventually(t, 10*time.Second, func() error {
 		if got := counterValue(leader.metrics.catchUpTimeouts); got != 1 {
 			return fmt.Errorf("catch-up timeouts %v, want 1", got)
 		}
@@ -113,7 +114,7 @@ func TestNonvoterThatCannotCatchUpStaysNonvoter(t *testing.T) {
 		}
 		return nil
 	})
-	consistently(t, time.Second, func() error {
+	retry.Never(t, time.Second, func() error {
 		if got := counterValue(leader.metrics.catchUpTimeouts); got != 1 {
 			return fmt.Errorf("catch-up timeouts %v, want 1 (counted once)", got)
 		}
@@ -268,18 +269,6 @@ func gate(limit *atomic.Uint64, idx uint64, stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-	}
-}
-
-// consistently fails the test if fn returns an error at any check during d.
-func consistently(t testing.TB, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := fn(); err != nil {
-			t.Fatalf("condition broken within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

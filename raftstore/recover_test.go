@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func TestPeersJSONRecoversSurvivorOfQuorumLoss(t *testing.T) {
 	if err := survivor.WaitApplied(ctx, last); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		metas, err := survivor.snaps.List()
 		if err != nil || len(metas) == 0 {
 			return fmt.Errorf("survivor has no snapshot yet (%v)", err)
@@ -50,7 +51,7 @@ func TestPeersJSONRecoversSurvivorOfQuorumLoss(t *testing.T) {
 			s.crash() // gone for good
 		}
 	}
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		if l := survivor.Leader(); l.Known {
 			return fmt.Errorf("survivor still sees leader %s", l.ID)
 		}
@@ -115,7 +116,7 @@ func TestPeersJSONRecoversSurvivorOfQuorumLoss(t *testing.T) {
 func TestPeersJSONNotListingThisServerIsRefused(t *testing.T) {
 	cfg := testConfig(t, "s1")
 	s := openStore(t, cfg)
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		if !s.IsLeader() {
 			return errors.New("not leader yet")
 		}

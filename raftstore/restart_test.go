@@ -3,6 +3,7 @@ package raftstore
 import (
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"testing"
 	"time"
 )
@@ -13,7 +14,7 @@ import (
 func TestGracefulStopSnapshotsSoRestartReplaysNoLog(t *testing.T) {
 	cfg := testConfig(t, "r1")
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, s.Ready)
+	retry.Eventually(t, 5*time.Second, s.Ready)
 	ctx := ctxT(t)
 	var last uint64
 	for n := range snapshotOnCloseMin + 10 {
@@ -47,7 +48,7 @@ func TestGracefulStopSnapshotsSoRestartReplaysNoLog(t *testing.T) {
 			t.Fatalf("web-%d lost across restart", n)
 		}
 	}
-	eventually(t, 5*time.Second, s2.Ready)
+	retry.Eventually(t, 5*time.Second, s2.Ready)
 
 	// Few writes since the last snapshot: no new snapshot on stop.
 	_, more, err := s2.Register(ctx, testInstance("web", "one-more"))

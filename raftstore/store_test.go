@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func TestDevServerBootstrapsAndRegisters(t *testing.T) {
 	cfg.Dev = true
 	cfg.DataDir = ""
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, s.Ready)
+	retry.Eventually(t, 5*time.Second, s.Ready)
 	ctx := ctxT(t)
 
 	in := testInstance("Web", "web-1")
@@ -85,7 +86,7 @@ func TestDevServerBootstrapsAndRegisters(t *testing.T) {
 func TestSingleServerKeepsItsIdentityAndDataAcrossRestart(t *testing.T) {
 	cfg := testConfig(t, "r1")
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, s.Ready)
+	retry.Eventually(t, 5*time.Second, s.Ready)
 	ctx := ctxT(t)
 	_, idx, err := s.Register(ctx, testInstance("web", "web-1"))
 	if err != nil {
@@ -105,7 +106,7 @@ func TestSingleServerKeepsItsIdentityAndDataAcrossRestart(t *testing.T) {
 	if _, ok := s2.Catalog().Instance("web-1"); !ok {
 		t.Fatal("registration lost across restart")
 	}
-	eventually(t, 5*time.Second, s2.Ready)
+	retry.Eventually(t, 5*time.Second, s2.Ready)
 
 	// A wiped data dir is a new server.
 	s2.Close()
@@ -133,7 +134,7 @@ func TestClusterFormsThroughGossipWithBootstrapExpect(t *testing.T) {
 	for i, s := range c.servers {
 		b, err := os.ReadFile(filepath.Join(c.cfgs[i].DataDir, clusterIDFile))
 		if err != nil {
-			eventually(t, 5*time.Second, func() error {
+			retry.Eventually(t, 5*time.Second, func() error {
 				b, err = os.ReadFile(filepath.Join(c.cfgs[i].DataDir, clusterIDFile))
 				return err
 			})
@@ -146,7 +147,7 @@ func TestClusterFormsThroughGossipWithBootstrapExpect(t *testing.T) {
 			t.Fatalf("server %d cluster id %q, want %q", i, id, cluster)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		ms := leader.Members()
 		if len(ms) != 3 {
 			return fmt.Errorf("%d members", len(ms))
@@ -168,7 +169,7 @@ func TestClusterFormsThroughGossipWithBootstrapExpect(t *testing.T) {
 		if l.ID != leader.ID() || l.RaftAddr != leader.RaftAddr() || l.HTTPAddr != leader.cfg.HTTPAddr {
 			t.Fatalf("follower sees leader %+v, want id %s raft %s http %s", l, leader.ID(), leader.RaftAddr(), leader.cfg.HTTPAddr)
 		}
-		eventually(t, 5*time.Second, f.Ready)
+		retry.Eventually(t, 5*time.Second, f.Ready)
 	}
 }
 
@@ -272,7 +273,7 @@ func TestLeaderLossElectsNewLeaderAndLosesNoAcknowledgedWrite(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(acked) < 50 {
@@ -452,7 +453,7 @@ func TestExpiredLeaseTurnsCriticalThenDeregisterAfterRemoves(t *testing.T) {
 	cfg := testConfig(t, "e1")
 	cfg.Dev = true
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if !s.armed.Load() {
 			return errors.New("not armed")
 		}
@@ -467,7 +468,7 @@ func TestExpiredLeaseTurnsCriticalThenDeregisterAfterRemoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	registered := time.Now()
-	eventually(t, 3*time.Second, func() error {
+	retry.Eventually(t, 3*time.Second, func() error {
 		if st, _ := statusOf(s, "j1"); st != api.StatusCritical {
 			return fmt.Errorf("status %q", st)
 		}
@@ -479,7 +480,7 @@ func TestExpiredLeaseTurnsCriticalThenDeregisterAfterRemoves(t *testing.T) {
 	if inst, _ := s.Catalog().Instance("j1"); inst.CriticalSince == 0 {
 		t.Errorf("critical instance has no critical_since: %+v", inst)
 	}
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if _, ok := s.Catalog().Instance("j1"); ok {
 			return errors.New("still registered")
 		}
@@ -526,7 +527,7 @@ func TestRestartedFollowerRejoinsAndCatchesUp(t *testing.T) {
 			t.Fatalf("restarted follower misses while-down-%d", n)
 		}
 	}
-	eventually(t, 5*time.Second, f2.Ready)
+	retry.Eventually(t, 5*time.Second, f2.Ready)
 	if n := len(c.waitForLeader().Raft().Servers); n != 3 {
 		t.Fatalf("configuration has %d servers after the restart, want 3", n)
 	}
@@ -551,7 +552,7 @@ func TestLaggingFollowerCatchesUpFromSnapshot(t *testing.T) {
 		last = idx
 	}
 	leader := c.waitForLeader()
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		metas, err := leader.snaps.List()
 		if err != nil || len(metas) == 0 || metas[0].Index < last-20 {
 			return fmt.Errorf("no recent snapshot on the leader yet (%v)", err)
@@ -672,7 +673,7 @@ func TestUnknownCommandVersionStopsApplyingAndMarksUnready(t *testing.T) {
 	future := []byte{registry.CommandVersion + 100, 1, 2, 3}
 	s.raft.Apply(future, time.Second) // never answers: the FSM stops
 	after := s.raft.Apply(registry.EncodeRegister(testInstance("web", "w2"), time.Now().UnixNano()), time.Second)
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if err := s.Ready(); err == nil || !errors.Is(err, registry.ErrUnknownVersion) {
 			return fmt.Errorf("ready = %v", err)
 		}
@@ -707,7 +708,7 @@ func TestLeaveRemovesServerFromConfiguration(t *testing.T) {
 		t.Fatalf("follower leave: %v", err)
 	}
 	leader := c.waitForLeader()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if n := len(leader.Raft().Servers); n != 2 {
 			return fmt.Errorf("%d servers in the configuration", n)
 		}
@@ -718,7 +719,7 @@ func TestLeaveRemovesServerFromConfiguration(t *testing.T) {
 		t.Fatalf("leader leave: %v", err)
 	}
 	last := c.waitForLeader()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		info := last.Raft()
 		if len(info.Servers) != 1 || info.Servers[0].ID != last.ID() {
 			return fmt.Errorf("configuration %+v", info.Servers)
@@ -735,7 +736,7 @@ func TestFailedServerIsRemovedAfterGraceAndNewServerBecomesVoter(t *testing.T) {
 	f := c.followers()[0]
 	f.crash()
 	leader := c.waitForLeader()
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		if n := len(leader.Raft().Servers); n != 2 {
 			return fmt.Errorf("%d servers in the configuration", n)
 		}
@@ -746,7 +747,7 @@ func TestFailedServerIsRemovedAfterGraceAndNewServerBecomesVoter(t *testing.T) {
 	cfg.Join = []string{leader.GossipAddr()}
 	s4 := openStore(t, cfg)
 	c.servers = append(c.servers, s4)
-	eventually(t, 10*time.Second, func() error {
+	retry.Eventually(t, 10*time.Second, func() error {
 		for _, srv := range leader.Raft().Servers {
 			if srv.ID == s4.ID() && srv.Suffrage == "voter" {
 				return nil
@@ -765,8 +766,8 @@ func TestFailedServerIsRemovedAfterGraceAndNewServerBecomesVoter(t *testing.T) {
 func TestTwoClustersNeverMerge(t *testing.T) {
 	a := openStore(t, testConfig(t, "a1"))
 	b := openStore(t, testConfig(t, "b1"))
-	eventually(t, 5*time.Second, a.Ready)
-	eventually(t, 5*time.Second, b.Ready)
+	retry.Eventually(t, 5*time.Second, a.Ready)
+	retry.Eventually(t, 5*time.Second, b.Ready)
 	if a.gossip.clusterID() == "" || a.gossip.clusterID() == b.gossip.clusterID() {
 		t.Fatalf("cluster ids %q and %q, want two distinct ids", a.gossip.clusterID(), b.gossip.clusterID())
 	}
@@ -786,7 +787,7 @@ func TestMetricsAreExported(t *testing.T) {
 	cfg := testConfig(t, "m1")
 	cfg.Metrics = reg
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, s.Ready)
+	retry.Eventually(t, 5*time.Second, s.Ready)
 	if _, _, err := s.Register(ctxT(t), testInstance("web", "w1")); err != nil {
 		t.Fatal(err)
 	}
@@ -816,7 +817,7 @@ func openDev(t testing.TB, name string) *Store {
 	cfg.Dev = true
 	cfg.DataDir = ""
 	s := openStore(t, cfg)
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if !s.armed.Load() {
 			return errors.New("not leading yet")
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"log/slog"
 	"net/http"
@@ -391,27 +392,10 @@ func ids(l api.InstanceList) string {
 	return strings.Join(out, ",")
 }
 
-// eventually retries f until it succeeds or the timeout passes, then fails
-// with f's last error.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not met within %v: %v", timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitWatchers waits until the handler has n watches open.
 func waitWatchers(t *testing.T, h *Handler, n int64) {
 	t.Helper()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		if got := h.watchers.Load(); got != n {
 			return fmt.Errorf("%d watchers open, want %d", got, n)
 		}

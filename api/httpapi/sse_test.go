@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"net"
 	"net/http"
 	"strconv"
@@ -66,7 +67,7 @@ func TestSSEDropsAConsumerThatStopsReading(t *testing.T) {
 	waitWatchers(t, n.h, 2)
 
 	rev := 0
-	eventually(t, 20*time.Second, func() error {
+	retry.Eventually(t, 20*time.Second, func() error {
 		rev++
 		reg := n.register("web", "w0", big(rev))
 		if ev := healthy.next(t, "instances"); ev.id != strconv.FormatUint(reg.Index, 10) {

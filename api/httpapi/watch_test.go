@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/rosterhq/roster/internal/retry"
 	"net/http"
 	"strconv"
 	"strings"
@@ -290,7 +291,7 @@ func TestSSEStreamsTheListAndItsChanges(t *testing.T) {
 
 	// Close ends the stream cleanly.
 	n.h.Close()
-	eventually(t, 5*time.Second, func() error {
+	retry.Eventually(t, 5*time.Second, func() error {
 		select {
 		case _, ok := <-s.events:
 			if !ok {
