@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -53,8 +54,17 @@ func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	h.l.Log(ctx, lv, msg, normaliseArgs(args)...)
 }
 
-// normaliseArgs turns hclog's odd trailing value into a key slog accepts.
+// normaliseArgs turns hclog's odd trailing value into a key slog accepts
+// and renders hclog.Fmt values (raft logs its configuration with one), which
+// slog would otherwise print as the raw format and arguments.
 func normaliseArgs(args []any) []any {
+	for i, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
 	if len(args)%2 == 1 {
 		args = append(args[:len(args)-1:len(args)-1], "extra", args[len(args)-1])
 	}
