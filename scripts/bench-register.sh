@@ -4,10 +4,13 @@
 # through the leader, while a second wrk reads a 10-instance service from a
 # follower. Prints registrations/s with latency percentiles, and the lookup
 # latency under that load (design.md: registration p99 < 50 ms, lookup p99
-# < 5 ms). Needs wrk. Usage: scripts/bench-register.sh [seconds]
+# < 5 ms). Registrations spread over $SERVICES services (default 100);
+# SERVICES=1 puts them all in one service, whose view is copied on every
+# entry (the cost grows with the service's size). Needs wrk.
+# Usage: [SERVICES=N] scripts/bench-register.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}
+secs=${1:-10}; services=${SERVICES:-100}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
@@ -24,14 +27,17 @@ follower=127.0.0.1:19511; [ "$leader" = "$follower" ] && follower=127.0.0.1:1951
 for i in $(seq 10); do
   curl -sf -X PUT "http://$leader/v1/services/web/instances/web-$i" -d "{\"address\":\"10.0.0.$i\",\"port\":80}" >/dev/null
 done
-cat > "$work/reg.lua" <<'LUA'
+cat > "$work/reg.lua" <<LUA
+local services = $services
+LUA
+cat >> "$work/reg.lua" <<'LUA'
 local n = 0
 local tid = tostring(math.random(1, 1e9))
 wrk.method = "PUT"
 wrk.body = '{"address":"10.1.0.1","port":8080,"tags":["bench"],"ttl":"5m"}'
 request = function()
   n = n + 1
-  return wrk.format(nil, "/v1/services/bench/instances/i-" .. tid .. "-" .. n)
+  return wrk.format(nil, "/v1/services/bench-" .. (n % services) .. "/instances/i-" .. tid .. "-" .. n)
 end
 LUA
 echo "leader $leader, lookups on follower $follower"
@@ -43,4 +49,4 @@ wrk -t1 -c64 -d"${secs}s" --latency -s "$work/reg.lua" "http://$leader" > "$work
 wait $lookups
 echo "== registrations with lookups running (64 connections to the leader)"; grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" "$work/reg.txt"
 echo "== lookups on a follower meanwhile (8 connections)"; grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" "$work/lookup.txt"
-echo "== listed: $(curl -sf "http://$follower/v1/services/bench/instances" | grep -o '"id"' | wc -l) bench instances on the follower"
+echo "== services on the follower: $(curl -sf "http://$follower/v1/services" | grep -o '"name"' | wc -l)"
