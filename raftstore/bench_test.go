@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/internal/retry"
 	"io"
@@ -182,15 +183,17 @@ func startBareCluster(b *testing.B, n int) []*raft.Raft {
 func BenchmarkRegisterVsBareRatio(b *testing.B) {
 	c := startCluster(b, 3)
 	rafts := startBareCluster(b, 3)
-	bareLeader := func() *raft.Raft {
-		for {
+	bareLeader := func() (leader *raft.Raft) {
+		retry.Eventually(b, 10*time.Second, func() error {
 			for _, r := range rafts {
 				if r.State() == raft.Leader {
-					return r
+					leader = r
+					return nil
 				}
 			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return errors.New("bare cluster has no leader")
+		})
+		return leader
 	}
 	var bare atomic.Pointer[raft.Raft]
 	bare.Store(bareLeader())

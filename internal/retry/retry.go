@@ -14,6 +14,13 @@ const Interval = 20 * time.Millisecond
 // check's last error if that has not happened within d.
 func Eventually(t testing.TB, d time.Duration, check func() error) {
 	t.Helper()
+	EventuallyEvery(t, d, Interval, check)
+}
+
+// EventuallyEvery is Eventually checking every interval: for tests that must
+// catch the first moment a condition holds (a server turning ready).
+func EventuallyEvery(t testing.TB, d, interval time.Duration, check func() error) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		err := check()
@@ -23,7 +30,7 @@ func Eventually(t testing.TB, d time.Duration, check func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not true within %v: %v", d, err)
 		}
-		time.Sleep(Interval)
+		time.Sleep(interval)
 	}
 }
 
