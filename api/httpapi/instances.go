@@ -43,17 +43,25 @@ func lowerASCII(s string) string {
 	return s
 }
 
+// serviceQuery reads the {service} path variable and the listing query
+// parameters, answering 400 itself when either is bad.
+func (h *Handler) serviceQuery(w http.ResponseWriter, r *http.Request) (string, listQuery, bool) {
+	name, err := serviceVar(r)
+	if err == nil {
+		var q listQuery
+		if q, err = h.parseListQuery(r); err == nil {
+			return name, q, true
+		}
+	}
+	h.writeError(w, err)
+	return "", listQuery{}, false
+}
+
 // listInstances answers GET /v1/services/{service}/instances: a plain or
 // consistent listing, a blocking query, or an SSE stream.
 func (h *Handler) listInstances(w http.ResponseWriter, r *http.Request) {
-	name, err := serviceVar(r)
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	q, err := h.parseListQuery(r)
-	if err != nil {
-		h.writeError(w, err)
+	name, q, ok := h.serviceQuery(w, r)
+	if !ok {
 		return
 	}
 	if wantsEventStream(r) {
@@ -134,14 +142,8 @@ func encodeList(view *registry.ServiceView, q listQuery) []byte {
 // getInstance answers GET /v1/services/{service}/instances/{id} from one
 // view, so the instance and the index agree.
 func (h *Handler) getInstance(w http.ResponseWriter, r *http.Request) {
-	name, err := serviceVar(r)
-	if err != nil {
-		h.writeError(w, err)
-		return
-	}
-	q, err := h.parseListQuery(r)
-	if err != nil {
-		h.writeError(w, err)
+	name, q, ok := h.serviceQuery(w, r)
+	if !ok {
 		return
 	}
 	if q.consistent && !h.consistentRead(w, r, listQuery{}) {
