@@ -26,7 +26,7 @@ lint: ## gofmt, go vet, staticcheck
 	$(STATICCHECK) ./...
 
 fuzz: ## a short run of every fuzz target
-	$(GO) test -run='^$$' -fuzz=FuzzServeDNS -fuzztime=20s ./api/dnsapi
+	$(GO) test -run='^$$' -fuzz=FuzzServeDNS -fuzztime=20s ./dnsapi
 
 bench: ## Go benchmarks (never timed tests in CI)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

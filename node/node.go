@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/rosterhq/roster/api/dnsapi"
-	"github.com/rosterhq/roster/api/httpapi"
+	"github.com/rosterhq/roster/dnsapi"
+	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rosterhq/roster/api"
-	"github.com/rosterhq/roster/api/httpapi"
+	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/registry"
 )
 

@@ -2,7 +2,7 @@
 # DNS lookup throughput of Roster's DNS front end as a ratio of a minimal
 # miekg/dns server returning the same number of fixed A records, measured in
 # the same run with the same dnsperf settings (design.md: >= 0.9, floor 0.75).
-# Both servers run from ./api/dnsapi/bench; rounds alternate between them.
+# Both servers run from ./bench/dnsserver; rounds alternate between them.
 # Needs dnsperf (apt-get install -y dnsperf).
 # With NODE=1 it also measures a whole `roster server --dev` (HTTP, Raft,
 # metrics and all) holding the same service, registered over HTTP.
@@ -17,7 +17,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-CGO_ENABLED=0 go build -o "$work/bench" ./api/dnsapi/bench
+CGO_ENABLED=0 go build -o "$work/bench" ./bench/dnsserver
 
 start() { # mode port
   "$work/bench" -mode "$1" -addr "127.0.0.1:$2" -n "$n" > "$work/$1.out" &

@@ -3,8 +3,8 @@
 // passing instances, or the limit it is measured against, a minimal
 // miekg/dns server answering every query with n fixed A records.
 //
-//	go run ./api/dnsapi/bench -mode roster -addr 127.0.0.1:18653 -n 10
-//	go run ./api/dnsapi/bench -mode fixed -addr 127.0.0.1:18654 -n 10
+//	go run ./bench/dnsserver -mode roster -addr 127.0.0.1:18653 -n 10
+//	go run ./bench/dnsserver -mode fixed -addr 127.0.0.1:18654 -n 10
 //
 // It prints "ready <udp-addr>" once serving and runs until SIGINT or SIGTERM.
 package main
@@ -22,7 +22,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/rosterhq/roster/api/dnsapi"
+	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/registry"
 )
 

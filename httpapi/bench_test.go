@@ -21,7 +21,7 @@ import (
 // handler with a reused ResponseWriter (the handler's own work only);
 // "server" goes through net/http on loopback with keep-alive clients.
 //
-//	go test -run '^$' -bench 'Lookup|FixedBody' -benchmem ./api/httpapi/
+//	go test -run '^$' -bench 'Lookup|FixedBody' -benchmem ./httpapi/
 
 func lookupFixture(b *testing.B) (*Handler, []byte, uint64) {
 	b.Helper()

@@ -30,7 +30,7 @@ import (
 // limit is 20,000), so the count defaults to 4,000 and is set with
 // ROSTER_BENCH_WATCHERS. mem/watcher includes the client side.
 //
-//	ROSTER_BENCH_WATCHERS=9000 go test -run '^$' -bench WatchFanout -benchtime 20x ./api/httpapi/
+//	ROSTER_BENCH_WATCHERS=9000 go test -run '^$' -bench WatchFanout -benchtime 20x ./httpapi/
 func BenchmarkWatchFanout(b *testing.B) {
 	watchers := 4000
 	if s := os.Getenv("ROSTER_BENCH_WATCHERS"); s != "" {

@@ -10,7 +10,7 @@ import (
 // The pair of benchmarks compares the handler with the limit: a minimal
 // miekg/dns handler answering the same question with the same number of
 // fixed A records. Both write to a fake ResponseWriter, so only the work per
-// query differs. go test -run=^$ -bench=. -benchmem ./api/dnsapi
+// query differs. go test -run=^$ -bench=. -benchmem ./dnsapi
 
 func benchQuery(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
