@@ -150,7 +150,8 @@ type Member struct {
 	HTTPAddr   string `json:"http_addr"`
 	DNSAddr    string `json:"dns_addr"`
 	RaftAddr   string `json:"raft_addr"`
-	// State is the gossip state: alive, suspect, dead or left.
+	// State is the gossip state: alive, leaving, left (departed
+	// gracefully) or failed.
 	State string `json:"state"`
 	// RaftRole is leader, follower (a voter), nonvoter, or none when the
 	// server is not in the Raft configuration.
@@ -203,4 +204,40 @@ type LeaseState struct {
 type RegisterResponse struct {
 	Instance
 	Index uint64 `json:"index"`
+}
+
+// ClusterHealth answers GET /v1/cluster/health: every server as the
+// leader's autopilot judges it.
+type ClusterHealth struct {
+	// Healthy is true when every server is healthy.
+	Healthy bool `json:"healthy"`
+	// FailureTolerance is how many more voters the cluster can lose and
+	// keep a quorum of healthy voters.
+	FailureTolerance int `json:"failure_tolerance"`
+	// CanLoseOne is FailureTolerance >= 1.
+	CanLoseOne bool `json:"can_lose_one"`
+	// Leader is the leader's Raft id.
+	Leader  string         `json:"leader"`
+	Servers []ServerHealth `json:"servers"`
+}
+
+// ServerHealth is one server in ClusterHealth.
+type ServerHealth struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	RaftAddr string `json:"raft_addr"`
+	// Gossip is the server's gossip status: alive, failed, left or unknown.
+	Gossip string `json:"gossip"`
+	// Role is leader, follower (a voter), nonvoter or none.
+	Role    string `json:"role"`
+	Voter   bool   `json:"voter"`
+	Healthy bool   `json:"healthy"`
+	// Reason says why a server is not healthy (empty when it is).
+	Reason string `json:"reason,omitempty"`
+	// StableSince is when Healthy last changed (RFC 3339).
+	StableSince string `json:"stable_since"`
+	// LastContact is how long ago the leader last heard from the server.
+	LastContact string `json:"last_contact"`
+	LastTerm    uint64 `json:"last_term"`
+	LastIndex   uint64 `json:"last_index"`
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
+	"github.com/rosterhq/roster/internal/listen"
 	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
@@ -145,20 +146,24 @@ type Node struct {
 }
 
 // Start builds and starts a server. On error everything started is stopped.
-func Start(cfg Config) (n *Node, err error) {
+func Start(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, served: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, served: make(chan struct{})}
+	// The cleanups capture n, never the named results: every error return
+	// below releases what was taken before it (ports, files, goroutines).
 	var cleanups []func()
+	ok := false
 	defer func() {
-		if err != nil {
+		if !ok {
 			for i := len(cleanups) - 1; i >= 0; i-- {
 				cleanups[i]()
 			}
 		}
 	}()
+	var err error
 
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -166,7 +171,7 @@ func Start(cfg Config) (n *Node, err error) {
 	// Bind HTTP first: with port 0 the bound address is what gossip advertises.
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+		return nil, listen.Error("http", cfg.HTTPAddr, err)
 	}
 	cleanups = append(cleanups, func() { n.httpLn.Close() })
 
@@ -188,7 +193,7 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	if err = n.dns.Start(cfg.DNSAddr); err != nil {
-		return nil, fmt.Errorf("listen dns %s: %w", cfg.DNSAddr, err)
+		return nil, listen.Error("dns", cfg.DNSAddr, err)
 	}
 	cleanups = append(cleanups, func() { n.dns.Close() })
 
@@ -238,6 +243,7 @@ func Start(cfg Config) (n *Node, err error) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
+	ok = true
 	n.log.Info("roster server started", "node", cfg.Node, "id", n.store.ID(), "dev", cfg.Dev,
 		"http", n.HTTPAddr(), "dns", n.DNSAddr(), "raft", n.store.RaftAddr(), "gossip", n.store.GossipAddr())
 	return n, nil

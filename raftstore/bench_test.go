@@ -132,7 +132,7 @@ func startBareCluster(b *testing.B, n int) []*raft.Raft {
 	}
 	var nodes []node
 	for i := range n {
-		stream, err := listenRaft("127.0.0.1:0", "")
+		stream, err := listenRaft("127.0.0.1:0", "", "")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,14 +4,14 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/raft"
-)
+	)
 
-// Promotion of a non-voter (design.md, "Cluster"; issue 6): hashicorp/raft
-// does not tell the leader how far a follower has got, so every server
-// publishes its applied index in its gossip meta and the leader promotes a
-// non-voter once that index is within catchUpMaxLag of the leader's commit
-// index, the same bound as readiness.
+// How far a server has got (design.md, "Cluster"): hashicorp/raft does not
+// tell the leader how much of the log a follower has applied, so every
+// server publishes its applied index in its gossip tags, and the leader's
+// autopilot counts a server healthy (so a non-voter promotable) only once
+// that index is within catchUpMaxLag of the leader's, the same bound as
+// readiness.
 const (
 	// appliedPublishInterval is how often a server publishes its applied
 	// index in gossip (only when it moved).
@@ -40,11 +40,11 @@ func (s *Store) runPublishApplied(ctx context.Context) {
 		case <-tick.C:
 		}
 		applied := s.applied.load()
-		if applied == published || s.IsLeader() || s.ml.NumMembers() < 2 {
+		if applied == published || s.IsLeader() || s.closing.Load() || s.gossip.aliveOthers() < 1 {
 			continue
 		}
 		s.gossip.setApplied(applied)
-		if err := s.ml.UpdateNode(s.cfg.scaled(time.Second)); err != nil {
+		if err := s.gossip.publish(); err != nil {
 			// Retried at the next tick; say so once per run of failures.
 			if !failing {
 				s.log.Warn("publishing the applied index in gossip failed; retrying", "applied_index", applied, "err", err)
@@ -57,16 +57,14 @@ func (s *Store) runPublishApplied(ctx context.Context) {
 	}
 }
 
-// nonvoter is the leader's record of a server waiting for promotion.
-type nonvoter struct {
-	// since is when this leader first saw it alive as a non-voter.
-	since time.Time
-	// stuck: it did not catch up within catchUpWait and was logged and
-	// counted (once).
-	stuck bool
+func behind(commit, applied uint64) uint64 {
+	if applied >= commit {
+		return 0
+	}
+	return commit - applied
 }
 
-// catchUpLag judges whether non-voter m has caught up with commit, the
+// catchUpLag judges whether member m has caught up with commit, the
 // leader's commit index: it has when the applied index it published is
 // within catchUpMaxLag of the commit index now (applied indexes only grow,
 // so a stale one can only understate progress), or, while writes flow and
@@ -80,67 +78,9 @@ func (s *Store) catchUpLag(m member, commit uint64, now time.Time) (lag uint64, 
 	if lag <= catchUpMaxLag {
 		return lag, true
 	}
-	if at := behind(m.AppliedCommit, applied); m.AppliedAt.After(s.leadSince) &&
+	if at := behind(m.AppliedCommit, applied); m.AppliedAt.After(s.leaderSince()) &&
 		now.Sub(m.AppliedAt) <= appliedFreshness && at <= catchUpMaxLag {
 		return at, true
 	}
 	return lag, false
-}
-
-func behind(commit, applied uint64) uint64 {
-	if applied >= commit {
-		return 0
-	}
-	return commit - applied
-}
-
-// considerPromotion promotes non-voter m once it has been one, alive, for
-// the stabilization time (a flapping server does not churn the
-// configuration) and has caught up. One that has not caught up after
-// catchUpWait (a full disk, a broken FSM) stays a non-voter, and is logged
-// and counted once.
-func (s *Store) considerPromotion(m member, commit uint64, now time.Time) {
-	id := m.Meta.ID
-	nv, ok := s.nonvoters[id]
-	if !ok {
-		nv = &nonvoter{since: now}
-		s.nonvoters[id] = nv
-		s.log.Info("non-voter waiting to catch up before promotion", "member", m.Name, "id", id,
-			"applied_index", m.Meta.Applied, "commit_index", commit)
-		return
-	}
-	waited := now.Sub(nv.since)
-	lag, caughtUp := s.catchUpLag(m, commit, now)
-	if caughtUp && waited >= s.cfg.serverStabilization {
-		fut := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)
-		if s.changeMembership("promote_voter", m, fut, "applied_index", m.Meta.Applied, "commit_index", commit,
-			"lag", lag, "waited", waited.Round(time.Millisecond)) {
-			delete(s.nonvoters, id)
-		}
-		return
-	}
-	if !nv.stuck && waited >= s.cfg.catchUpWait {
-		nv.stuck = true
-		s.metrics.catchUpTimeouts.Inc()
-		s.log.Info("non-voter has not caught up; keeping it a non-voter", "member", m.Name, "id", id,
-			"applied_index", m.Meta.Applied, "commit_index", commit, "lag", lag, "max_lag", catchUpMaxLag,
-			"waited", waited.Round(time.Millisecond), "published_ago", now.Sub(m.AppliedAt).Round(time.Millisecond))
-	}
-}
-
-// pruneNonvoters forgets the servers that are no longer alive non-voters
-// (promoted, removed, failed: one that comes back starts its wait again)
-// and sets the gauge of those stuck.
-func (s *Store) pruneNonvoters(alive map[string]bool) {
-	stuck := 0
-	for id, nv := range s.nonvoters {
-		if !alive[id] {
-			delete(s.nonvoters, id)
-			continue
-		}
-		if nv.stuck {
-			stuck++
-		}
-	}
-	s.metrics.nonvotersBehind.Set(float64(stuck))
 }

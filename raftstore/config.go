@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rosterhq/roster/registry"
@@ -106,6 +107,7 @@ type Config struct {
 	serverStabilization time.Duration
 	catchUpWait         time.Duration
 	gossipTuning        func(*memberlist.Config)
+	serfTuning          func(*serf.Config)
 	// beforeApply, when set, runs before the FSM applies a batch of
 	// entries ending at last; stop is closed when the store closes.
 	beforeApply func(last uint64, stop <-chan struct{})

@@ -1,16 +1,16 @@
 package raftstore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
 )
 
 // gossipLabel keeps Roster's gossip apart from any other memberlist user
@@ -19,44 +19,90 @@ import (
 // clusters apart.
 const gossipLabel = "roster"
 
-// memberPruneAge is how long a dead or departed member stays in the member
-// table after its last state change.
-const memberPruneAge = 24 * time.Hour
+// Gossip member states, as /v1/cluster/members reports them. Serf tells a
+// graceful departure (leaving, then left) from a failure.
+const (
+	stateAlive   = "alive"
+	stateLeaving = "leaving"
+	stateLeft    = "left"
+	stateFailed  = "failed"
+)
 
-// nodeMeta is what each server gossips about itself (memberlist's node meta,
-// at most 512 bytes: short keys).
+// nodeMeta is what each server gossips about itself (serf tags, which
+// memberlist carries in at most 512 bytes: short keys).
 type nodeMeta struct {
-	ID      string `json:"id"`
-	Raft    string `json:"raft"`
-	HTTP    string `json:"http,omitempty"`
-	DNS     string `json:"dns,omitempty"`
-	Version string `json:"version,omitempty"`
+	ID      string
+	Raft    string
+	HTTP    string
+	DNS     string
+	Version string
 	// Cluster is the cluster id; empty until this server belongs to a
 	// bootstrapped cluster.
-	Cluster string `json:"cluster,omitempty"`
+	Cluster string
 	// Expect is the server's --bootstrap-expect (0: it does not bootstrap).
-	Expect int `json:"bx,omitempty"`
+	Expect int
 	// HasState is true once the server has Raft state, so it takes no part
 	// in a bootstrap.
-	HasState bool `json:"st,omitempty"`
-	// Leaving is set by a server that is leaving the cluster gracefully,
-	// just before its gossip leave: memberlist's events do not tell a
-	// departure from a failure, so the leader learns it from here and
-	// removes the server from the Raft configuration at once.
-	Leaving bool `json:"lv,omitempty"`
+	HasState bool
 	// Applied is the last log index this server's catalog applied, as of
-	// its last publication (runPublishApplied): the leader promotes a
-	// non-voter only once this is close to its commit index.
-	Applied uint64 `json:"ap,omitempty"`
+	// its last publication (runPublishApplied): the leader's health view
+	// (autopilot) judges a server caught up from it.
+	Applied uint64
 }
 
-func parseMeta(b []byte) (nodeMeta, error) {
-	var m nodeMeta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("node meta: %w", err)
+// Tag keys.
+const (
+	tagID      = "id"
+	tagRaft    = "raft"
+	tagHTTP    = "http"
+	tagDNS     = "dns"
+	tagVersion = "ver"
+	tagCluster = "cl"
+	tagExpect  = "bx"
+	tagState   = "st"
+	tagApplied = "ap"
+)
+
+func (m nodeMeta) tags() map[string]string {
+	t := map[string]string{tagID: m.ID, tagRaft: m.Raft}
+	for k, v := range map[string]string{tagHTTP: m.HTTP, tagDNS: m.DNS, tagVersion: m.Version, tagCluster: m.Cluster} {
+		if v != "" {
+			t[k] = v
+		}
 	}
+	if m.Expect != 0 {
+		t[tagExpect] = strconv.Itoa(m.Expect)
+	}
+	if m.HasState {
+		t[tagState] = "1"
+	}
+	if m.Applied != 0 {
+		t[tagApplied] = strconv.FormatUint(m.Applied, 10)
+	}
+	return t
+}
+
+// parseMeta reads a member's tags; a member without a server id or Raft
+// address is not a Roster server.
+func parseMeta(t map[string]string) (nodeMeta, error) {
+	m := nodeMeta{ID: t[tagID], Raft: t[tagRaft], HTTP: t[tagHTTP], DNS: t[tagDNS], Version: t[tagVersion],
+		Cluster: t[tagCluster], HasState: t[tagState] == "1"}
 	if m.ID == "" || m.Raft == "" {
-		return m, errors.New("node meta: no server id or raft address")
+		return m, errors.New("gossip tags: no server id or raft address")
+	}
+	if v := t[tagExpect]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return m, fmt.Errorf("gossip tags: bootstrap-expect %q: %w", v, err)
+		}
+		m.Expect = n
+	}
+	if v := t[tagApplied]; v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("gossip tags: applied index %q: %w", v, err)
+		}
+		m.Applied = n
 	}
 	return m, nil
 }
@@ -66,8 +112,8 @@ type member struct {
 	Name  string
 	Addr  string // gossip address host:port
 	Meta  nodeMeta
-	State memberlist.NodeStateType
-	Since time.Time // last state change
+	State string
+	Since time.Time // when this server saw the state change
 	// AppliedAt is when this server's table last saw Meta.Applied change,
 	// and AppliedCommit this server's Raft commit index at that moment: on
 	// the leader, the lag the member had when it published (its applied
@@ -76,23 +122,34 @@ type member struct {
 	AppliedCommit uint64
 }
 
-// gossip is the memberlist delegate: it publishes this server's meta, keeps
-// the member table (including dead and departed servers, which memberlist
-// forgets), and enforces the cluster identity: a peer whose cluster id
+// mark is what the gossip table remembers of a member beyond what serf
+// reports: when its state last changed and when its applied index moved.
+type mark struct {
+	state         string
+	since         time.Time
+	applied       uint64
+	appliedAt     time.Time
+	appliedCommit uint64
+}
+
+// gossip is Roster's side of serf: it publishes this server's meta as
+// tags, follows member events (recording when each state began, which serf
+// does not), and enforces the cluster identity: a peer whose cluster id
 // differs from ours is refused, so two clusters never merge. A server that
 // has no cluster id yet (fresh, joining) adopts the first one it meets.
 type gossip struct {
 	log  *slog.Logger
 	name string
 
-	mu      sync.RWMutex
-	self    nodeMeta
-	members map[string]*member
+	mu    sync.RWMutex
+	self  nodeMeta
+	marks map[string]*mark
+	serf  *serf.Serf
 
 	// changed is signalled (non-blocking) when the member table changes.
 	changed chan struct{}
 	// metaChanged is signalled when this server's own meta changed (cluster
-	// id adopted) and must be persisted and re-broadcast.
+	// id adopted) and must be persisted and re-published.
 	metaChanged chan struct{}
 	// now is the clock (tests).
 	now func() time.Time
@@ -106,7 +163,7 @@ func newGossip(log *slog.Logger, name string, self nodeMeta) *gossip {
 		log:         log,
 		name:        name,
 		self:        self,
-		members:     map[string]*member{},
+		marks:       map[string]*mark{},
 		changed:     make(chan struct{}, 1),
 		metaChanged: make(chan struct{}, 1),
 		now:         time.Now,
@@ -141,15 +198,9 @@ func (g *gossip) setCluster(id string) {
 	}
 }
 
-func (g *gossip) setLeaving() {
-	g.mu.Lock()
-	g.self.Leaving = true
-	g.mu.Unlock()
-}
-
-// setApplied records the applied index to publish with the next meta
+// setApplied records the applied index to publish with the next tags
 // update; it reports whether it changed. It does not signal metaChanged:
-// runPublishApplied broadcasts it on its own schedule.
+// runPublishApplied publishes it on its own schedule.
 func (g *gossip) setApplied(idx uint64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -168,197 +219,170 @@ func (g *gossip) setHasState() {
 	}
 }
 
-// NodeMeta implements memberlist.Delegate.
-func (g *gossip) NodeMeta(limit int) []byte {
-	b, err := json.Marshal(g.selfMeta())
-	if err != nil || len(b) > limit {
-		g.log.Error("node meta does not fit the gossip limit", "bytes", len(b), "limit", limit, "err", err)
+// publish sends this server's current meta as its serf tags.
+func (g *gossip) publish() error {
+	g.mu.RLock()
+	s := g.serf
+	g.mu.RUnlock()
+	// SetTags waits for the broadcast; a server that is leaving or shut
+	// down has nothing to publish and must not wait.
+	if s == nil || s.State() != serf.SerfAlive {
 		return nil
 	}
-	return b
+	return s.SetTags(g.selfMeta().tags())
 }
 
-// NotifyMsg implements memberlist.Delegate; Roster sends no user messages.
-func (g *gossip) NotifyMsg([]byte) {}
-
-// GetBroadcasts implements memberlist.Delegate.
-func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-
-// LocalState implements memberlist.Delegate.
-func (g *gossip) LocalState(join bool) []byte { return nil }
-
-// MergeRemoteState implements memberlist.Delegate.
-func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
-
-// checkPeer refuses a peer that is not a Roster server or belongs to
-// another cluster, and adopts the peer's cluster id when we have none.
-func (g *gossip) checkPeer(n *memberlist.Node) error {
-	if n.Name == g.name {
-		return nil
-	}
-	m, err := parseMeta(n.Meta)
-	if err != nil {
-		return fmt.Errorf("peer %s (%s): %w", n.Name, n.Address(), err)
-	}
-	g.mu.Lock()
-	ours := g.self.Cluster
-	if ours == "" && m.Cluster != "" {
-		g.self.Cluster = m.Cluster
-		g.mu.Unlock()
-		g.log.Info("adopted the cluster id of a peer", "cluster", m.Cluster, "peer", n.Name)
-		signal(g.metaChanged)
-		return nil
-	}
-	g.mu.Unlock()
-	if ours != "" && m.Cluster != "" && m.Cluster != ours {
-		return fmt.Errorf("peer %s (%s) belongs to cluster %s, not %s", n.Name, n.Address(), m.Cluster, ours)
-	}
-	return nil
-}
-
-// NotifyAlive implements memberlist.AliveDelegate.
-func (g *gossip) NotifyAlive(n *memberlist.Node) error {
-	err := g.checkPeer(n)
-	if err != nil {
-		g.log.Warn("refused gossip peer", "err", err)
-	}
-	return err
-}
-
-// NotifyMerge implements memberlist.MergeDelegate: a push/pull with a node
-// of another cluster is refused as a whole.
-func (g *gossip) NotifyMerge(peers []*memberlist.Node) error {
-	for _, n := range peers {
-		if err := g.checkPeer(n); err != nil {
-			g.log.Warn("refused to merge with a gossip peer's member list", "err", err)
+// NotifyMerge implements serf.MergeDelegate (serf also calls it for each
+// alive message): a peer of another cluster is refused, and a push/pull
+// with a member list holding one is refused as a whole.
+func (g *gossip) NotifyMerge(peers []*serf.Member) error {
+	for _, p := range peers {
+		if err := g.checkPeer(p); err != nil {
+			g.log.Warn("refused gossip peer", "err", err)
 			return err
 		}
 	}
 	return nil
 }
 
-// NotifyJoin implements memberlist.EventDelegate.
-func (g *gossip) NotifyJoin(n *memberlist.Node) { g.record(n, memberlist.StateAlive) }
-
-// NotifyUpdate implements memberlist.EventDelegate.
-func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, memberlist.StateAlive) }
-
-// effectiveState is a member's state for membership decisions: an alive
-// server that announced it is leaving counts as left.
-func (m *member) effectiveState() memberlist.NodeStateType {
-	if m.Meta.Leaving && m.State == memberlist.StateAlive {
-		return memberlist.StateLeft
+// checkPeer refuses a peer that is not a Roster server or belongs to
+// another cluster, and adopts the peer's cluster id when we have none.
+func (g *gossip) checkPeer(p *serf.Member) error {
+	if p.Name == g.name {
+		return nil
 	}
-	return m.State
-}
-
-// NotifyLeave implements memberlist.EventDelegate. A server that announced
-// it was leaving has left; any other has failed.
-func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	st := memberlist.StateDead
-	if m, err := parseMeta(n.Meta); err == nil && m.Leaving {
-		st = memberlist.StateLeft
-	}
-	g.mu.RLock()
-	if m, ok := g.members[n.Name]; ok && m.Meta.Leaving {
-		st = memberlist.StateLeft
-	}
-	g.mu.RUnlock()
-	g.record(n, st)
-}
-
-func (g *gossip) record(n *memberlist.Node, st memberlist.NodeStateType) {
-	meta, err := parseMeta(n.Meta)
+	addr := net.JoinHostPort(p.Addr.String(), strconv.Itoa(int(p.Port)))
+	m, err := parseMeta(p.Tags)
 	if err != nil {
-		g.log.Warn("gossip member without Roster meta", "member", n.Name, "err", err)
-		return
+		return fmt.Errorf("peer %s (%s): %w", p.Name, addr, err)
 	}
+	g.mu.Lock()
+	ours := g.self.Cluster
+	if ours == "" && m.Cluster != "" {
+		g.self.Cluster = m.Cluster
+		g.mu.Unlock()
+		g.log.Info("adopted the cluster id of a peer", "cluster", m.Cluster, "peer", p.Name)
+		signal(g.metaChanged)
+		return nil
+	}
+	g.mu.Unlock()
+	if ours != "" && m.Cluster != "" && m.Cluster != ours {
+		return fmt.Errorf("peer %s (%s) belongs to cluster %s, not %s", p.Name, addr, m.Cluster, ours)
+	}
+	return nil
+}
+
+// handle records a serf member event.
+func (g *gossip) handle(e serf.MemberEvent) {
+	for _, m := range e.Members {
+		if e.Type == serf.EventMemberReap {
+			g.mu.Lock()
+			delete(g.marks, m.Name)
+			g.mu.Unlock()
+			g.log.Info("gossip member reaped", "member", m.Name)
+			continue
+		}
+		g.note(m)
+	}
+	signal(g.changed)
+}
+
+// note updates a member's mark from what serf reports and returns it.
+func (g *gossip) note(m serf.Member) mark {
+	st := memberState(m.Status)
+	meta, metaErr := parseMeta(m.Tags)
 	now := g.now()
 	var commit uint64
 	if g.commitIndex != nil {
 		commit = g.commitIndex()
 	}
 	g.mu.Lock()
-	m, ok := g.members[n.Name]
+	mk, ok := g.marks[m.Name]
 	if !ok {
-		m = &member{Name: n.Name, Since: now}
-		g.members[n.Name] = m
+		mk = &mark{state: st, since: now, applied: meta.Applied, appliedAt: now, appliedCommit: commit}
+		g.marks[m.Name] = mk
 	}
-	if m.State != st || !ok {
-		m.Since = now
-		g.log.Info("gossip member state", "member", n.Name, "id", meta.ID, "state", stateName(st), "addr", n.Address())
+	changed := mk.state != st
+	if changed {
+		mk.state, mk.since = st, now
 	}
-	if !ok || m.Meta.Applied != meta.Applied {
-		m.AppliedAt = now
-		m.AppliedCommit = commit
+	if mk.applied != meta.Applied {
+		mk.applied, mk.appliedAt, mk.appliedCommit = meta.Applied, now, commit
 	}
-	// A new applied index alone does not wake reconciliation: servers
-	// publish it every half second while writes flow, and the leader's
-	// periodic pass picks it up.
-	prev := m.Meta
-	prev.Applied = meta.Applied
-	appliedOnly := ok && m.Meta.Applied != meta.Applied && prev == meta && m.State == st && m.Addr == n.Address()
-	m.Addr = n.Address()
-	m.Meta = meta
-	m.State = st
+	out := *mk
 	g.mu.Unlock()
-	if !appliedOnly {
-		signal(g.changed)
+	if (changed || !ok) && metaErr == nil {
+		g.log.Info("gossip member state", "member", m.Name, "id", meta.ID, "state", st,
+			"addr", net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
 	}
+	return out
 }
 
-// snapshot returns a copy of the member table, sorted by name, with suspect
-// states taken from memberlist's live view, and prunes long-gone members.
-func (g *gossip) snapshot(ml *memberlist.Memberlist) []member {
-	live := map[string]memberlist.NodeStateType{}
-	if ml != nil {
-		for _, n := range ml.Members() {
-			live[n.Name] = n.State
-		}
+// snapshot returns the member table (Roster servers only), sorted by name.
+func (g *gossip) snapshot() []member {
+	g.mu.RLock()
+	s := g.serf
+	g.mu.RUnlock()
+	if s == nil {
+		return nil
 	}
-	now := g.now()
-	g.mu.Lock()
-	out := make([]member, 0, len(g.members))
-	for name, m := range g.members {
-		if m.State == memberlist.StateDead || m.State == memberlist.StateLeft {
-			if now.Sub(m.Since) > memberPruneAge {
-				delete(g.members, name)
-				continue
-			}
+	ms := s.Members()
+	out := make([]member, 0, len(ms))
+	for _, m := range ms {
+		meta, err := parseMeta(m.Tags)
+		if err != nil {
+			continue
 		}
-		c := *m
-		if st, ok := live[name]; ok && st == memberlist.StateSuspect && c.State == memberlist.StateAlive {
-			c.State = memberlist.StateSuspect
-		}
-		out = append(out, c)
+		mk := g.note(m)
+		out = append(out, member{
+			Name: m.Name, Addr: net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))),
+			Meta: meta, State: mk.state, Since: mk.since, AppliedAt: mk.appliedAt, AppliedCommit: mk.appliedCommit,
+		})
 	}
-	g.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// byID finds a member by Raft server id.
+// byID finds the member that carries a Raft server id, preferring an alive
+// one (a wiped server's new process may share a name with an old id).
 func (g *gossip) byID(id string) (member, bool) {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	for _, m := range g.members {
-		if m.Meta.ID == id {
-			return *m, true
+	var found member
+	ok := false
+	for _, m := range g.snapshot() {
+		if m.Meta.ID == id && (!ok || m.State == stateAlive) {
+			found, ok = m, true
 		}
 	}
-	return member{}, false
+	return found, ok
 }
 
-func stateName(st memberlist.NodeStateType) string {
+// aliveOthers counts the alive members other than this server.
+func (g *gossip) aliveOthers() int {
+	g.mu.RLock()
+	s := g.serf
+	g.mu.RUnlock()
+	if s == nil {
+		return 0
+	}
+	n := 0
+	for _, m := range s.Members() {
+		if m.Name != g.name && m.Status == serf.StatusAlive {
+			n++
+		}
+	}
+	return n
+}
+
+func memberState(st serf.MemberStatus) string {
 	switch st {
-	case memberlist.StateAlive:
-		return "alive"
-	case memberlist.StateSuspect:
-		return "suspect"
-	case memberlist.StateDead:
-		return "dead"
-	case memberlist.StateLeft:
-		return "left"
+	case serf.StatusAlive:
+		return stateAlive
+	case serf.StatusLeaving:
+		return stateLeaving
+	case serf.StatusLeft:
+		return stateLeft
+	case serf.StatusFailed:
+		return stateFailed
 	default:
 		return "unknown"
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
 	"go.uber.org/goleak"
 
 	"github.com/rosterhq/roster/api"
@@ -61,6 +62,14 @@ func fastGossip(c *memberlist.Config) {
 	c.DeadNodeReclaimTime = time.Millisecond
 }
 
+// fastSerf reconnects failed members quickly in loopback tests.
+func fastSerf(c *serf.Config) {
+	c.ReconnectInterval = 500 * time.Millisecond
+	c.ReapInterval = time.Second
+	c.BroadcastTimeout = time.Second
+	c.LeavePropagateDelay = 100 * time.Millisecond
+}
+
 func testConfig(t testing.TB, name string) Config {
 	return Config{
 		NodeName:            name,
@@ -76,6 +85,7 @@ func testConfig(t testing.TB, name string) Config {
 		Version:             "test",
 		serverStabilization: 300 * time.Millisecond,
 		gossipTuning:        fastGossip,
+		serfTuning:          fastSerf,
 	}
 }
 
@@ -99,7 +109,7 @@ func (s *Store) crash() {
 		_ = s.raft.Shutdown().Error()
 		s.applied.halt(errClosed)
 		s.wg.Wait()
-		_ = s.ml.Shutdown()
+		_ = s.serf.Shutdown()
 		_ = s.trans.Close()
 		if s.bolt != nil {
 			_ = s.bolt.Close()

@@ -62,8 +62,7 @@ func (s *Store) runLeadership(ctx context.Context) {
 // reconciliation run until leadership ends.
 func (s *Store) lead(ctx context.Context) {
 	start := time.Now()
-	s.leadSince = start
-	s.nonvoters = map[string]*nonvoter{}
+	s.leadSince.Store(start.UnixNano())
 	term := s.raft.CurrentTerm()
 	s.log.Info("gained leadership; running barrier before re-arming leases", "term", term)
 	backoff := 10 * time.Millisecond
@@ -100,6 +99,10 @@ func (s *Store) lead(ctx context.Context) {
 	reconcile := time.NewTicker(s.cfg.ReconcileInterval)
 	defer reconcile.Stop()
 	s.reconcile()
+	// Autopilot (server health, promotion, dead-server cleanup) runs
+	// while this server leads; it stops with ctx.
+	s.autopilot.Start(ctx)
+	defer func() { <-s.autopilot.Stop() }()
 	for {
 		select {
 		case <-ctx.Done():

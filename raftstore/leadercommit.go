@@ -2,7 +2,10 @@ package raftstore
 
 import (
 	"context"
+	"io"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,6 +21,7 @@ type leaderCommitTransport struct {
 	*raft.NetworkTransport
 	out    chan raft.RPC
 	commit atomic.Uint64
+	peers  peerStats
 }
 
 func newLeaderCommitTransport(t *raft.NetworkTransport) *leaderCommitTransport {
@@ -57,4 +61,75 @@ func (t *leaderCommitTransport) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// The outgoing RPCs name the server they are meant for (withTarget), so a
+// process that answers at a server's old address under another id refuses
+// them (tcpStreamLayer.Dial). AppendEntries, which carries the heartbeats,
+// also records what each follower answered, for the leader's health view.
+
+// AppendEntries implements raft.Transport.
+func (t *leaderCommitTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	err := t.NetworkTransport.AppendEntries(id, withTarget(id, target), args, resp)
+	if err == nil {
+		t.peers.record(id, resp.Term, resp.LastLog)
+	}
+	return err
+}
+
+// AppendEntriesPipeline implements raft.Transport.
+func (t *leaderCommitTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	return t.NetworkTransport.AppendEntriesPipeline(id, withTarget(id, target))
+}
+
+// RequestVote implements raft.Transport.
+func (t *leaderCommitTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	return t.NetworkTransport.RequestVote(id, withTarget(id, target), args, resp)
+}
+
+// RequestPreVote implements raft.WithPreVote.
+func (t *leaderCommitTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	return t.NetworkTransport.RequestPreVote(id, withTarget(id, target), args, resp)
+}
+
+// InstallSnapshot implements raft.Transport.
+func (t *leaderCommitTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	return t.NetworkTransport.InstallSnapshot(id, withTarget(id, target), args, resp, data)
+}
+
+// TimeoutNow implements raft.Transport.
+func (t *leaderCommitTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	return t.NetworkTransport.TimeoutNow(id, withTarget(id, target), args, resp)
+}
+
+// peerStat is what a follower last answered this leader.
+type peerStat struct {
+	at      time.Time
+	term    uint64
+	lastLog uint64
+}
+
+// peerStats records, per follower, its last answer to AppendEntries: the
+// leader's own measure of last contact, which hashicorp/raft keeps to
+// itself.
+type peerStats struct {
+	mu sync.Mutex
+	m  map[raft.ServerID]peerStat
+}
+
+func (p *peerStats) record(id raft.ServerID, term, lastLog uint64) {
+	now := time.Now()
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = map[raft.ServerID]peerStat{}
+	}
+	p.m[id] = peerStat{at: now, term: term, lastLog: lastLog}
+	p.mu.Unlock()
+}
+
+func (p *peerStats) get(id raft.ServerID) (peerStat, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.m[id]
+	return st, ok
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 
 	"github.com/rosterhq/roster/registry"
@@ -20,37 +19,6 @@ var clusterNamespace = uuid.MustParse("5c1e7a0e-2b8f-4d0e-9a57-6f3c2d4b8e11")
 
 // membershipTimeout bounds one Raft configuration change.
 const membershipTimeout = 10 * time.Second
-
-// runJoin joins the gossip pool through any of cfg.Join, retrying with
-// backoff until one answers.
-func (s *Store) runJoin(ctx context.Context) {
-	self := s.GossipAddr()
-	var addrs []string
-	for _, a := range s.cfg.Join {
-		if a != self {
-			addrs = append(addrs, a)
-		}
-	}
-	if len(addrs) == 0 {
-		return
-	}
-	backoff := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		n, err := s.ml.Join(addrs)
-		if n > 0 {
-			s.log.Info("joined the gossip pool", "contacted", n, "join", strings.Join(addrs, ","), "attempt", attempt)
-			return
-		}
-		s.log.Warn("joining the gossip pool failed; retrying", "join", strings.Join(addrs, ","), "attempt", attempt,
-			"retry_in", backoff, "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-}
 
 // runBootstrapExpect waits until BootstrapExpect servers with empty state
 // see each other, then bootstraps Raft with all of them as voters. Each of
@@ -74,8 +42,8 @@ func (s *Store) runBootstrapExpect(ctx context.Context) {
 			return
 		}
 		var peers []member
-		for _, m := range s.gossip.snapshot(s.ml) {
-			if m.State != memberlist.StateAlive || m.Meta.HasState || m.Meta.Cluster != "" || m.Meta.Expect == 0 {
+		for _, m := range s.gossip.snapshot() {
+			if m.State != stateAlive || m.Meta.HasState || m.Meta.Cluster != "" || m.Meta.Expect == 0 {
 				continue
 			}
 			if m.Meta.Expect != want {
@@ -124,20 +92,21 @@ func (s *Store) runGossipMeta(ctx context.Context) {
 				s.log.Error("could not persist the cluster id", "err", err)
 			}
 		}
-		if err := s.ml.UpdateNode(5 * time.Second); err != nil {
-			s.log.Warn("gossip meta update failed", "err", err)
+		if err := s.gossip.publish(); err != nil {
+			s.log.Warn("gossip tags update failed", "err", err)
 		}
 	}
 }
 
 // reconcile makes the Raft configuration follow gossip (design.md,
 // "Cluster"), on the leader: alive servers not in the configuration join as
-// non-voters and become voters once they have caught up with the log (see
-// considerPromotion), so a new server never weakens the quorum while it
-// fetches the catalog; servers that left gracefully are removed; failed
-// ones are removed after DeadServerGrace, one at a time and only while the
-// remaining voters keep a quorum of alive servers. It runs only in the
-// leader's goroutine (lead).
+// non-voters (autopilot promotes them once they are healthy and stable, so
+// a new server never weakens the quorum while it fetches the catalog);
+// servers that left gracefully are removed at once; a configuration entry
+// whose name or Raft address an alive server now holds under another id (a
+// wiped server, restarted) is replaced. Failed servers are autopilot's to
+// remove, after DeadServerGrace and only while quorum is safe
+// (deadServerPromoter). It runs only in the leader's goroutine (lead).
 func (s *Store) reconcile() {
 	if !s.IsLeader() {
 		return
@@ -149,90 +118,77 @@ func (s *Store) reconcile() {
 	}
 	conf := f.Configuration()
 	inConf := map[string]raft.Server{}
-	voters := 0
 	for _, srv := range conf.Servers {
 		inConf[string(srv.ID)] = srv
-		if srv.Suffrage == raft.Voter {
-			voters++
-		}
 	}
-	members := s.gossip.snapshot(s.ml)
+	members := s.gossip.snapshot()
 	cluster := s.gossip.clusterID()
-	byID := map[string]member{}
+	nameOf := map[string]string{} // id -> gossip name, from the latest member per id
 	for _, m := range members {
 		if m.Meta.Cluster != "" && cluster != "" && m.Meta.Cluster != cluster {
 			continue
 		}
-		if prev, ok := byID[m.Meta.ID]; ok && prev.effectiveState() == memberlist.StateAlive {
-			continue
+		if _, ok := nameOf[m.Meta.ID]; !ok || m.State == stateAlive {
+			nameOf[m.Meta.ID] = m.Name
 		}
-		byID[m.Meta.ID] = m
 	}
-	now := time.Now()
-	commit := s.raft.CommitIndex()
-	aliveNonvoters := map[string]bool{}
-
 	for _, m := range members {
 		id := m.Meta.ID
-		if m.effectiveState() != memberlist.StateAlive || byID[id].Name != m.Name {
+		if m.State != stateAlive || nameOf[id] != m.Name {
 			continue
 		}
 		srv, ok := inConf[id]
 		switch {
 		case !ok:
-			if s.changeMembership("add_nonvoter", m, s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)) {
-				s.nonvoters[id] = &nonvoter{since: now}
-				aliveNonvoters[id] = true
-			}
+			s.replaceStale(conf, m)
+			s.changeMembership("add_nonvoter", m, s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout))
 		case string(srv.Address) != m.Meta.Raft:
 			fut := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)
 			if srv.Suffrage == raft.Voter {
 				fut = s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout)
 			}
 			s.changeMembership("update_address", m, fut)
-		case srv.Suffrage == raft.Nonvoter:
-			aliveNonvoters[id] = true
-			s.considerPromotion(m, commit, now)
-		}
-	}
-	s.pruneNonvoters(aliveNonvoters)
-
-	aliveVoters := 0
-	for _, srv := range conf.Servers {
-		if srv.Suffrage != raft.Voter {
-			continue
-		}
-		m, known := byID[string(srv.ID)]
-		if string(srv.ID) == s.id || (known && (m.effectiveState() == memberlist.StateAlive || m.State == memberlist.StateSuspect)) {
-			aliveVoters++
 		}
 	}
 	for _, m := range members {
 		id := m.Meta.ID
-		srv, ok := inConf[id]
-		if !ok || id == s.id || byID[id].Name != m.Name {
+		if _, ok := inConf[id]; !ok || id == s.id || nameOf[id] != m.Name {
 			continue
 		}
-		switch m.effectiveState() {
-		case memberlist.StateLeft:
-			if s.changeMembership("remove_left", m, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)) && srv.Suffrage == raft.Voter {
-				voters--
-			}
-		case memberlist.StateDead:
-			if now.Sub(m.Since) < s.cfg.DeadServerGrace {
-				continue
-			}
-			if srv.Suffrage == raft.Voter {
-				if remaining := voters - 1; aliveVoters < remaining/2+1 {
-					s.log.Warn("not removing a failed server: the remaining voters would lack a quorum of alive servers",
-						"member", m.Name, "id", id, "voters", voters, "alive_voters", aliveVoters)
-					continue
-				}
-			}
-			if s.changeMembership("remove_failed", m, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)) && srv.Suffrage == raft.Voter {
-				voters--
-			}
+		if m.State == stateLeft || m.State == stateLeaving {
+			s.changeMembership("remove_left", m, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout))
 		}
+	}
+	s.known.forget(func(id string) bool {
+		_, in := inConf[id]
+		m, ok := s.gossip.byID(id)
+		return in || (ok && m.State == stateAlive)
+	})
+}
+
+// replaceStale removes the configuration entries that alive server m makes
+// stale: another id under m's gossip name or Raft address. That id's
+// process is gone (its name or address now answers as m), so removing it
+// never costs an alive voter, and m is added in its place; a wiped server
+// thus rejoins as itself and the voter count is restored once autopilot
+// promotes it.
+func (s *Store) replaceStale(conf raft.Configuration, m member) {
+	for _, srv := range conf.Servers {
+		id := string(srv.ID)
+		if id == m.Meta.ID || id == s.id {
+			continue
+		}
+		old, known := s.known.get(id)
+		sameAddr := string(srv.Address) == m.Meta.Raft
+		sameName := known && old.Name == m.Name
+		if !sameAddr && !sameName {
+			continue
+		}
+		if om, ok := s.gossip.byID(id); ok && om.State == stateAlive && om.Name != m.Name {
+			continue // that id is alive elsewhere: not stale
+		}
+		s.changeMembership("remove_replaced", member{Name: m.Name, Meta: nodeMeta{ID: id, Raft: string(srv.Address)}, State: stateFailed},
+			s.raft.RemoveServer(srv.ID, 0, membershipTimeout), "replaced_by", m.Meta.ID)
 	}
 }
 
@@ -246,7 +202,7 @@ func (s *Store) changeMembership(action string, m member, fut raft.IndexFuture, 
 	}
 	s.metrics.membership.WithLabelValues(action).Inc()
 	s.log.Info("membership changed", append([]any{"action", action, "member", m.Name, "id", m.Meta.ID,
-		"raft_addr", m.Meta.Raft, "gossip_state", stateName(m.State), "index", fut.Index()}, fields...)...)
+		"raft_addr", m.Meta.Raft, "gossip_state", m.State, "index", fut.Index()}, fields...)...)
 	return true
 }
 
@@ -266,13 +222,9 @@ func (s *Store) leaveCluster(ctx context.Context) error {
 			s.log.Warn("leader could not remove itself from the raft configuration", "err", err)
 		}
 	}
-	// Announce the departure (memberlist's own leave message does not tell
-	// a leave from a failure), then leave gossip.
-	s.gossip.setLeaving()
-	if err := s.ml.UpdateNode(s.cfg.scaled(2 * time.Second)); err != nil {
-		s.log.Warn("gossip leaving announcement failed", "err", err)
-	}
-	if err := s.ml.Leave(s.cfg.scaled(5 * time.Second)); err != nil {
+	// Serf's leave tells the others this is a departure, not a failure:
+	// the leader removes this server from the configuration at once.
+	if err := s.serf.Leave(); err != nil {
 		s.log.Warn("gossip leave broadcast failed", "err", err)
 	}
 	if others == 0 {

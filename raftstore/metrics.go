@@ -26,6 +26,10 @@ type metrics struct {
 	statusWrites     prometheus.Counter
 	catchUpTimeouts  prometheus.Counter
 	nonvotersBehind  prometheus.Gauge
+	autopilotHealthy prometheus.Gauge
+	failureTolerance prometheus.Gauge
+	refusedConns     prometheus.Counter
+	joinAttempts     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -81,6 +85,22 @@ func newMetrics() *metrics {
 			Name: "roster_raft_catchup_timeouts_total",
 			Help: "Non-voters that this server, as leader, saw fail to catch up with the log in time; they stay non-voters.",
 		}),
+		autopilotHealthy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_autopilot_healthy",
+			Help: "1 when the leader's autopilot judges every server healthy (set on the leader only).",
+		}),
+		failureTolerance: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roster_autopilot_failure_tolerance",
+			Help: "How many more voters the cluster can lose and keep a quorum of healthy ones (set on the leader only).",
+		}),
+		refusedConns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_raft_refused_connections_total",
+			Help: "Raft connections refused because they were meant for another server id (this server was wiped or replaced).",
+		}),
+		joinAttempts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_gossip_join_attempts_total",
+			Help: "Attempts to join the gossip pool while this server saw no other alive server.",
+		}),
 		nonvotersBehind: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roster_raft_nonvoters_behind",
 			Help: "Alive non-voters that have not caught up with the log within the catch-up wait (leader only).",
@@ -94,7 +114,7 @@ func (m *metrics) register(reg prometheus.Registerer, s *Store) error {
 	cs := []prometheus.Collector{
 		m.leaderChanges, m.applyDuration, m.entryCommands, m.expired, m.reaped,
 		m.snapshots, m.snapshotDuration, m.restores, m.membership, m.fsmHalted, m.statusWrites,
-		m.catchUpTimeouts, m.nonvotersBehind,
+		m.catchUpTimeouts, m.nonvotersBehind, m.autopilotHealthy, m.failureTolerance, m.refusedConns, m.joinAttempts,
 		&stateCollector{s: s},
 	}
 	for _, c := range cs {

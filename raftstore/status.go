@@ -23,12 +23,26 @@ func (s *Store) Leader() api.Leader {
 	addr, id := s.raft.LeaderWithID()
 	l := api.Leader{ID: string(id), RaftAddr: string(addr), Known: id != ""}
 	if l.Known {
-		if m, ok := s.gossip.byID(l.ID); ok {
-			l.HTTPAddr = m.Meta.HTTP
-		}
+		l.HTTPAddr = s.httpAddrOf(l.ID)
 	}
 	l.LastContact = s.lastContactString()
 	return l
+}
+
+// httpAddrOf finds a server's HTTP address: from gossip, else from the
+// table of known servers, so that a server still rejoining gossip (just
+// restarted) forwards to the leader it already knows from Raft.
+func (s *Store) httpAddrOf(id string) string {
+	if id == s.id {
+		return s.cfg.HTTPAddr
+	}
+	if m, ok := s.gossip.byID(id); ok && m.Meta.HTTP != "" {
+		return m.Meta.HTTP
+	}
+	if k, ok := s.known.get(id); ok {
+		return k.HTTP
+	}
+	return ""
 }
 
 // ReadStatus reports whether a leader is known and the milliseconds since
@@ -70,7 +84,7 @@ func (s *Store) Members() []api.Member {
 	if _, id := s.raft.LeaderWithID(); id != "" {
 		roles[string(id)] = "leader"
 	}
-	ms := s.gossip.snapshot(s.ml)
+	ms := s.gossip.snapshot()
 	out := make([]api.Member, 0, len(ms))
 	for _, m := range ms {
 		role := roles[m.Meta.ID]
@@ -79,7 +93,7 @@ func (s *Store) Members() []api.Member {
 		}
 		out = append(out, api.Member{
 			Name: m.Name, ID: m.Meta.ID, GossipAddr: m.Addr, HTTPAddr: m.Meta.HTTP, DNSAddr: m.Meta.DNS,
-			RaftAddr: m.Meta.Raft, State: stateName(m.effectiveState()), RaftRole: role, Version: m.Meta.Version,
+			RaftAddr: m.Meta.Raft, State: m.State, RaftRole: role, Version: m.Meta.Version,
 		})
 	}
 	return out
@@ -121,10 +135,12 @@ func (s *Store) Leases() api.LeaseState {
 // errNotReady wraps why this server cannot serve.
 var errNotReady = errors.New("not ready")
 
-// Ready returns nil when this server can serve: a leader is known, the
-// leader was heard from within 2s (always on the leader), the catalog is
-// within 250 entries of the commit index, and applying has not stopped at
-// an unknown command version.
+// Ready returns nil when this server can serve what a load balancer sends
+// it (design.md, "Readiness"): a leader is known with an HTTP address to
+// forward to, the leader was heard from within 2s (always on the leader),
+// this server is in the Raft configuration, the catalog is within 250
+// entries of the leader's commit index, and applying has not stopped at an
+// unknown command version. The error names the condition that fails.
 func (s *Store) Ready() error {
 	if s.closing.Load() {
 		return fmt.Errorf("%w: shutting down", errNotReady)
@@ -132,8 +148,17 @@ func (s *Store) Ready() error {
 	if err := s.fsm.haltErr(); err != nil {
 		return fmt.Errorf("%w: %w", errNotReady, err)
 	}
-	if _, id := s.raft.LeaderWithID(); id == "" {
+	_, leaderID := s.raft.LeaderWithID()
+	if leaderID == "" {
 		return fmt.Errorf("%w: %w", errNotReady, registry.ErrNoLeader)
+	}
+	if s.httpAddrOf(string(leaderID)) == "" {
+		return fmt.Errorf("%w: the leader %s is known, but not its HTTP address (gossip has not reached it yet)", errNotReady, leaderID)
+	}
+	if f := s.raft.GetConfiguration(); f.Error() != nil {
+		return fmt.Errorf("%w: reading the raft configuration: %w", errNotReady, f.Error())
+	} else if !hasServer(f.Configuration(), s.id) {
+		return fmt.Errorf("%w: this server (%s) is not in the raft configuration; the leader adds it once gossip shows it alive", errNotReady, s.id)
 	}
 	commit, applied := s.raft.CommitIndex(), s.applied.load()
 	if s.raft.State() != raft.Leader {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"net"
 	"os"
@@ -23,9 +22,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/hashicorp/serf/serf"
 	"go.etcd.io/bbolt"
 
 	"github.com/rosterhq/roster/registry"
@@ -67,8 +67,10 @@ type Store struct {
 	raftAddr string
 
 	gossip     *gossip
-	ml         *memberlist.Memberlist
+	serf       *serf.Serf
+	known      *knownServers
 	gossipAddr string
+	autopilot  *autopilot.Autopilot
 
 	// hadState: Raft had state when the store opened (so it never bootstraps).
 	hadState bool
@@ -85,11 +87,12 @@ type Store struct {
 	// stop unblocks a halted FSM on Close.
 	stop chan struct{}
 
-	// nonvoters: the servers waiting for promotion, by Raft id, and
-	// leadSince: when this server's current leadership began (both leader
-	// goroutine only; reset as it gains leadership).
-	nonvoters map[string]*nonvoter
-	leadSince time.Time
+	// leadSince is when this server's current leadership began (unix
+	// nanoseconds; set as it gains leadership).
+	leadSince atomic.Int64
+	// stuck: the non-voters autopilot judges unhealthy, since when.
+	stuckMu sync.Mutex
+	stuck   map[raft.ServerID]*waiting
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,6 +113,7 @@ func Open(cfg Config) (*Store, error) {
 		reconcileNow: make(chan struct{}, 1),
 		writes:       make(chan *writeReq, 1024),
 		stop:         make(chan struct{}),
+		stuck:        map[raft.ServerID]*waiting{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var undo []func()
@@ -176,9 +180,14 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	// Transport.
-	stream, err := listenRaft(cfg.RaftAddr, cfg.AdvertiseAddr)
+	stream, err := listenRaft(cfg.RaftAddr, cfg.AdvertiseAddr, s.id)
 	if err != nil {
 		return fail(err)
+	}
+	stream.refused = func(want, from string) {
+		s.metrics.refusedConns.Inc()
+		s.log.Warn("refused a raft connection meant for another server id: this server was wiped or replaced, and the leader will replace the old id",
+			"meant_for", want, "from", from)
 	}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
@@ -253,14 +262,19 @@ func Open(cfg Config) (*Store, error) {
 			return fail(err)
 		}
 	}
-	ml, err := s.startMemberlist()
+	s.known, err = loadKnownServers(cfg.DataDir, s.log)
 	if err != nil {
 		return fail(err)
 	}
-	s.ml = ml
-	n := ml.LocalNode()
+	sf, err := s.startSerf()
+	if err != nil {
+		return fail(err)
+	}
+	s.serf = sf
+	n := sf.LocalMember()
 	s.gossipAddr = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-	undo = append(undo, func() { ml.Shutdown() })
+	undo = append(undo, func() { sf.Shutdown() })
+	s.autopilot = s.newAutopilot(hcl)
 
 	if cfg.Metrics != nil {
 		if err := s.metrics.register(cfg.Metrics, s); err != nil {
@@ -317,45 +331,13 @@ func openBolt(path string) (*raftboltdb.BoltStore, error) {
 	return b, nil
 }
 
-func (s *Store) startMemberlist() (*memberlist.Memberlist, error) {
-	host, port, err := splitHostPort(s.cfg.GossipAddr)
-	if err != nil {
-		return nil, fmt.Errorf("gossip address %q: %w", s.cfg.GossipAddr, err)
-	}
-	mc := memberlist.DefaultLANConfig()
-	mc.Name = s.cfg.NodeName
-	mc.BindAddr = host
-	mc.BindPort = port
-	if s.cfg.AdvertiseAddr != "" {
-		mc.AdvertiseAddr = s.cfg.AdvertiseAddr
-		mc.AdvertisePort = port
-	}
-	mc.Label = gossipLabel
-	mc.Delegate = s.gossip
-	mc.Events = s.gossip
-	mc.Merge = s.gossip
-	mc.Alive = s.gossip
-	mc.LogOutput = nil
-	mc.Logger = log.New(&levelWriter{l: s.cfg.Logger.With("component", "memberlist")}, "", 0)
-	if s.cfg.gossipTuning != nil {
-		s.cfg.gossipTuning(mc)
-	}
-	ml, err := memberlist.Create(mc)
-	if err != nil {
-		return nil, fmt.Errorf("start gossip on %s: %w", s.cfg.GossipAddr, err)
-	}
-	// Our own entry, in case memberlist did not report it.
-	s.gossip.record(ml.LocalNode(), memberlist.StateAlive)
-	return ml, nil
-}
-
 func (s *Store) startLoops() {
 	s.goLoop(s.runLeadership)
 	s.goLoop(s.runWrites)
 	s.goLoop(s.runGossipMeta)
 	s.goLoop(s.runPublishApplied)
 	s.goLoop(s.runLeaderObserver)
-	if len(s.cfg.Join) > 0 {
+	if !s.cfg.Dev {
 		s.goLoop(s.runJoin)
 	}
 	if s.cfg.BootstrapExpect > 1 && !s.hadState && !s.cfg.Dev {
@@ -370,6 +352,9 @@ func (s *Store) goLoop(fn func(ctx context.Context)) {
 		fn(s.ctx)
 	}()
 }
+
+// leaderSince is when this server's current (or last) leadership began.
+func (s *Store) leaderSince() time.Time { return time.Unix(0, s.leadSince.Load()) }
 
 // Catalog is the local applied state, read without going through Raft.
 func (s *Store) Catalog() *registry.Catalog { return s.catalog }
@@ -422,7 +407,7 @@ func (s *Store) shutdown(ctx context.Context, leave bool) error {
 		// Nothing will be applied any more: wake every WaitApplied.
 		s.applied.halt(errClosed)
 		s.wg.Wait()
-		if err := s.ml.Shutdown(); err != nil {
+		if err := s.serf.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
 		}
 		if err := s.trans.Close(); err != nil {

@@ -770,13 +770,13 @@ func TestTwoClustersNeverMerge(t *testing.T) {
 	if a.gossip.clusterID() == "" || a.gossip.clusterID() == b.gossip.clusterID() {
 		t.Fatalf("cluster ids %q and %q, want two distinct ids", a.gossip.clusterID(), b.gossip.clusterID())
 	}
-	if n, err := b.ml.Join([]string{a.GossipAddr()}); err == nil {
+	if n, err := b.serf.Join([]string{a.GossipAddr()}, true); err == nil {
 		t.Fatalf("joining another cluster succeeded (%d contacted)", n)
 	}
-	if n := len(a.ml.Members()); n != 1 {
+	if n := len(a.serf.Members()); n != 1 {
 		t.Fatalf("cluster a sees %d gossip members, want 1", n)
 	}
-	if n := len(b.ml.Members()); n != 1 {
+	if n := len(b.serf.Members()); n != 1 {
 		t.Fatalf("cluster b sees %d gossip members, want 1", n)
 	}
 }

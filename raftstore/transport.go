@@ -1,12 +1,16 @@
 package raftstore
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/rosterhq/roster/internal/listen"
 )
 
 // tcpStreamLayer is raft's stream layer over TCP with an advertised address
@@ -18,6 +22,11 @@ import (
 type tcpStreamLayer struct {
 	ln        net.Listener
 	advertise *net.TCPAddr
+	// localID is this server's Raft id: a connection whose preamble names
+	// another id is refused (see targetPreamble).
+	localID string
+	// refused, when set, is told of each refused connection.
+	refused func(want, from string)
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -52,10 +61,10 @@ func (t *tcpStreamLayer) track(c net.Conn) (net.Conn, error) {
 	return tc, nil
 }
 
-func listenRaft(bind, advertiseIP string) (*tcpStreamLayer, error) {
+func listenRaft(bind, advertiseIP, localID string) (*tcpStreamLayer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
-		return nil, fmt.Errorf("raft listen %s: %w", bind, err)
+		return nil, listen.Error("raft", bind, err)
 	}
 	bound := ln.Addr().(*net.TCPAddr)
 	adv := &net.TCPAddr{IP: bound.IP, Port: bound.Port}
@@ -66,7 +75,7 @@ func listenRaft(bind, advertiseIP string) (*tcpStreamLayer, error) {
 		ln.Close()
 		return nil, fmt.Errorf("raft bind address %s is not advertisable: set an advertise address", bind)
 	}
-	return &tcpStreamLayer{ln: ln, advertise: adv, conns: map[*trackedConn]struct{}{}}, nil
+	return &tcpStreamLayer{ln: ln, advertise: adv, localID: localID, conns: map[*trackedConn]struct{}{}}, nil
 }
 
 // Accept implements net.Listener.
@@ -75,7 +84,7 @@ func (t *tcpStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.track(c)
+	return t.track(&checkedConn{Conn: c, layer: t})
 }
 
 // Close implements net.Listener: it also closes every open connection.
@@ -96,11 +105,106 @@ func (t *tcpStreamLayer) Close() error {
 func (t *tcpStreamLayer) Addr() net.Addr { return t.advertise }
 
 // Dial implements raft.StreamLayer.
+// The address may carry the id of the server meant ("host:port#id", see
+// idTransport): it is sent first, so that a process that now holds that
+// address under another id (a wiped server) refuses the connection instead
+// of answering in the old server's place.
 func (t *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	addr, target := splitTarget(address)
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.Dial("tcp", string(address))
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	if target != "" {
+		c.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := c.Write(targetPreamble(target)); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.SetWriteDeadline(time.Time{})
+	}
 	return t.track(c)
+}
+
+// preambleMagic starts a connection that names its target server. Raft's
+// network transport starts every message with an RPC type byte (0–4), so
+// a connection from a server without preambles is told apart and accepted.
+const preambleMagic = 0xA5
+
+func targetPreamble(id string) []byte {
+	return append([]byte{preambleMagic, byte(len(id))}, id...)
+}
+
+// splitTarget splits "host:port#id" into the address and the id.
+func splitTarget(a raft.ServerAddress) (addr, id string) {
+	s := string(a)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '#' {
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// withTarget adds the id of the server meant to its address.
+func withTarget(id raft.ServerID, target raft.ServerAddress) raft.ServerAddress {
+	if id == "" {
+		return target
+	}
+	return target + "#" + raft.ServerAddress(id)
+}
+
+// errWrongTarget refuses a connection meant for another server id.
+var errWrongTarget = errors.New("raft connection meant for another server id")
+
+// checkedConn reads an accepted connection's preamble before anything else
+// and refuses one meant for another server.
+type checkedConn struct {
+	net.Conn
+	layer   *tcpStreamLayer
+	checked bool
+	pending []byte
+}
+
+// Read implements net.Conn.
+func (c *checkedConn) Read(p []byte) (int, error) {
+	if !c.checked {
+		c.checked = true
+		if err := c.check(); err != nil {
+			c.Conn.Close()
+			return 0, err
+		}
+	}
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *checkedConn) check() error {
+	var b [1]byte
+	if _, err := io.ReadFull(c.Conn, b[:]); err != nil {
+		return err
+	}
+	if b[0] != preambleMagic {
+		c.pending = []byte{b[0]}
+		return nil
+	}
+	if _, err := io.ReadFull(c.Conn, b[:]); err != nil {
+		return err
+	}
+	id := make([]byte, b[0])
+	if _, err := io.ReadFull(c.Conn, id); err != nil {
+		return err
+	}
+	if string(id) != c.layer.localID {
+		if c.layer.refused != nil {
+			c.layer.refused(string(id), c.Conn.RemoteAddr().String())
+		}
+		return fmt.Errorf("%w: %s (this server is %s)", errWrongTarget, id, c.layer.localID)
+	}
+	return nil
 }

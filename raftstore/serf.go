@@ -1,0 +1,121 @@
+package raftstore
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/rosterhq/roster/internal/listen"
+)
+
+// Serf settings. Failed members are kept (and retried) for three days, so a
+// server that was down over a weekend is still known, reconnected and
+// re-added when it comes back.
+const (
+	serfSnapshotFile      = "serf/local.snapshot"
+	serfReconnectInterval = 10 * time.Second
+	serfReconnectTimeout  = 72 * time.Hour
+	serfTombstoneTimeout  = 72 * time.Hour
+	serfEventBuffer       = 256
+)
+
+// startSerf starts gossip membership (serf over memberlist) with this
+// server's tags. With a data dir, serf keeps a snapshot of the members it
+// saw there and, on the next start, rejoins them at once (Consul's way).
+func (s *Store) startSerf() (*serf.Serf, error) {
+	host, port, err := splitHostPort(s.cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", s.cfg.GossipAddr, err)
+	}
+	if err := probeGossipPort(s.cfg.GossipAddr); err != nil {
+		return nil, err
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.BindAddr = host
+	mc.BindPort = port
+	if s.cfg.AdvertiseAddr != "" {
+		mc.AdvertiseAddr = s.cfg.AdvertiseAddr
+		mc.AdvertisePort = port
+	}
+	mc.Label = gossipLabel
+	mc.LogOutput = nil
+	mc.Logger = log.New(&levelWriter{l: s.cfg.Logger.With("component", "memberlist")}, "", 0)
+	if s.cfg.gossipTuning != nil {
+		s.cfg.gossipTuning(mc)
+	}
+
+	events := make(chan serf.Event, serfEventBuffer)
+	sc := serf.DefaultConfig()
+	sc.Init()
+	sc.NodeName = s.cfg.NodeName
+	sc.Tags = s.gossip.selfMeta().tags()
+	sc.MemberlistConfig = mc
+	sc.EventCh = events
+	sc.Merge = s.gossip
+	sc.Logger = log.New(&levelWriter{l: s.cfg.Logger.With("component", "serf")}, "", 0)
+	sc.ReconnectInterval = serfReconnectInterval
+	sc.ReconnectTimeout = serfReconnectTimeout
+	sc.TombstoneTimeout = serfTombstoneTimeout
+	// A server that left and is started again wants to be back in.
+	sc.RejoinAfterLeave = true
+	sc.EnableNameConflictResolution = true
+	if s.cfg.serfTuning != nil {
+		s.cfg.serfTuning(sc)
+	}
+	if !s.cfg.Dev {
+		sc.SnapshotPath = filepath.Join(s.cfg.DataDir, serfSnapshotFile)
+		if err := mkdirFor(sc.SnapshotPath); err != nil {
+			return nil, err
+		}
+	}
+	sf, err := serf.Create(sc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", s.cfg.GossipAddr, err)
+	}
+	s.gossip.mu.Lock()
+	s.gossip.serf = sf
+	s.gossip.mu.Unlock()
+	s.goLoop(func(ctx context.Context) { s.runSerfEvents(ctx, events) })
+	return sf, nil
+}
+
+// probeGossipPort binds the gossip address (TCP and UDP) and releases it,
+// so that a busy port is reported in one plain line before memberlist's
+// own, longer error.
+func probeGossipPort(addr string) error {
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		return nil // any free port: nothing to report
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return listen.Error("gossip", addr, err)
+	}
+	ln.Close()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return listen.Error("gossip", addr+" (udp)", err)
+	}
+	pc.Close()
+	return nil
+}
+
+// runSerfEvents follows serf's member events until the store closes.
+func (s *Store) runSerfEvents(ctx context.Context, events <-chan serf.Event) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-events:
+			if me, ok := e.(serf.MemberEvent); ok {
+				s.gossip.handle(me)
+				s.known.observe(s.gossip.snapshot())
+			}
+		}
+	}
+}
