@@ -3,8 +3,7 @@ package raftstore
 import (
 	"context"
 	"time"
-
-	)
+)
 
 // How far a server has got (design.md, "Cluster"): hashicorp/raft does not
 // tell the leader how much of the log a follower has applied, so every
