@@ -30,6 +30,17 @@ func (c *Client) Members(ctx context.Context) (*api.MemberList, error) {
 	return &out, nil
 }
 
+// Health describes every server as the leader judges it: healthy or not
+// and why, last contact, last index, voter or not, and how many servers the
+// cluster can lose (GET /v1/cluster/health, answered by the leader).
+func (c *Client) Health(ctx context.Context) (*api.ClusterHealth, error) {
+	var out api.ClusterHealth
+	if _, err := c.getJSON(ctx, "/v1/cluster/health", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Raft describes the Raft configuration and the answering server's progress.
 func (c *Client) Raft(ctx context.Context) (*api.RaftInfo, error) {
 	var out api.RaftInfo

@@ -68,6 +68,22 @@ func (h *Handler) clusterLeases(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.store.Leases())
 }
 
+// clusterHealth answers GET /v1/cluster/health: every server as the
+// leader's autopilot judges it. A follower forwards the request.
+func (h *Handler) clusterHealth(w http.ResponseWriter, r *http.Request) {
+	if !h.store.IsLeader() {
+		h.forward(w, r, forwardRead, 0, h.cfg.ForwardTimeout)
+		return
+	}
+	health, err := h.store.Health(r.Context())
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	h.setReadHeaders(w.Header(), h.store.Catalog().Index())
+	writeJSON(w, http.StatusOK, health)
+}
+
 // leave answers PUT /v1/cluster/leave: this server leaves gracefully.
 func (h *Handler) leave(w http.ResponseWriter, r *http.Request) {
 	if err := h.store.Leave(r.Context()); err != nil {

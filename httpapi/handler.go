@@ -220,6 +220,7 @@ func (h *Handler) routes() *mux.Router {
 	handle("/v1/cluster/members", routeMembers, h.clusterMembers, http.MethodGet)
 	handle("/v1/cluster/raft", routeRaft, h.clusterRaft, http.MethodGet)
 	handle("/v1/cluster/leases", routeLeases, h.clusterLeases, http.MethodGet)
+	handle("/v1/cluster/health", routeHealth, h.clusterHealth, http.MethodGet)
 	handle("/v1/cluster/leave", routeLeave, h.leave, http.MethodPut)
 	handle("/v1/cluster/raft/peers/{id}", routeRemovePeer, h.removePeer, http.MethodDelete)
 	handle("/v1/snapshot", routeSnapshotSave, h.snapshotSave, http.MethodGet)

@@ -212,6 +212,10 @@ func (s *fakeStore) Raft() api.RaftInfo {
 	}
 }
 
+func (s *fakeStore) Health(context.Context) (api.ClusterHealth, error) {
+	return api.ClusterHealth{}, registry.ErrNoLeader
+}
+
 func (s *fakeStore) Leases() api.LeaseState {
 	return api.LeaseState{Leader: s.leader.Load(), Armed: !s.notArmed.Load(), Leases: 2}
 }

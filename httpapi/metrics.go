@@ -21,6 +21,7 @@ const (
 	routeMembers
 	routeRaft
 	routeLeases
+	routeHealth
 	routeLeave
 	routeRemovePeer
 	routeSnapshotSave
@@ -45,6 +46,7 @@ var routeNames = [numRoutes]string{
 	routeMembers:          "cluster_members",
 	routeRaft:             "cluster_raft",
 	routeLeases:           "cluster_leases",
+	routeHealth:           "cluster_health",
 	routeLeave:            "cluster_leave",
 	routeRemovePeer:       "remove_peer",
 	routeSnapshotSave:     "snapshot_save",

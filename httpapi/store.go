@@ -47,6 +47,9 @@ type Store interface {
 	Members() []api.Member
 	// Raft describes the Raft configuration and this server's progress.
 	Raft() api.RaftInfo
+	// Health describes every server as the leader judges it (healthy or
+	// not and why, last contact, index, voter); ErrNotLeader on a follower.
+	Health(ctx context.Context) (api.ClusterHealth, error)
 	// Leases reports the lease table.
 	Leases() api.LeaseState
 	// Ready returns nil when this server can serve (leader known, last

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 )
 
 func runMembers(ctx context.Context, e *cliEnv, args []string) int {
-	fs := e.flags("members", "members [--json]", "Lists the servers as gossip sees them, with their Raft roles side by side.", true)
+	fs := e.flags("members", "members [--json]", "Lists the servers as gossip sees them, with their Raft roles and, as the leader\n"+
+		"judges them, their health (why not, last contact, last index) and how many more\nservers the cluster can lose.", true)
 	if _, code, ok := e.parse(fs, args, 0, 0); !ok {
 		return code
 	}
@@ -27,15 +29,45 @@ func runMembers(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail("members", err)
 	}
+	// The health view comes from the leader; without one the members are
+	// still worth listing.
+	health, herr := c.Health(ctx)
 	if e.jsonOut {
-		return e.printJSON(list)
+		return e.printJSON(struct {
+			*api.MemberList
+			Health *api.ClusterHealth `json:"health,omitempty"`
+		}{list, health})
+	}
+	byID := map[string]api.ServerHealth{}
+	if health != nil {
+		for _, h := range health.Servers {
+			byID[h.ID] = h
+		}
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tRAFT ROLE\tHTTP\tRAFT\tGOSSIP\tVERSION\tID")
+	fmt.Fprintln(tw, "NAME\tSTATE\tRAFT ROLE\tHEALTH\tLAST CONTACT\tLAST INDEX\tHTTP\tRAFT\tGOSSIP\tVERSION\tID")
 	for _, m := range list.Members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, m.RaftRole, m.HTTPAddr, m.RaftAddr, m.GossipAddr, m.Version, m.ID)
+		hl, contact, index := "-", "-", "-"
+		if h, ok := byID[m.ID]; ok {
+			hl, contact, index = "healthy", h.LastContact, fmt.Sprint(h.LastIndex)
+			if !h.Healthy {
+				hl = "unhealthy: " + h.Reason
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.State, m.RaftRole, hl, contact, index,
+			m.HTTPAddr, m.RaftAddr, m.GossipAddr, m.Version, m.ID)
 	}
 	tw.Flush()
+	switch {
+	case health != nil:
+		can := "no"
+		if health.CanLoseOne {
+			can = "yes"
+		}
+		fmt.Fprintf(e.stdout, "\nfailure tolerance: %d (can lose one more server: %s)\n", health.FailureTolerance, can)
+	case herr != nil:
+		fmt.Fprintf(e.stdout, "\nhealth: not available (%v)\n", herr)
+	}
 	return exitOK
 }
 
