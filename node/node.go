@@ -116,6 +116,9 @@ func (c *Config) Validate() error {
 	if c.BootstrapExpect < 0 {
 		return fmt.Errorf("--bootstrap-expect must not be negative")
 	}
+	if c.DeadServerGrace < 0 {
+		return fmt.Errorf("--dead-server-grace must not be negative")
+	}
 	if c.Dev && (len(c.Join) > 0 || c.BootstrapExpect > 0) {
 		return fmt.Errorf("--dev runs a single in-memory server: it cannot --join or --bootstrap-expect")
 	}

@@ -60,6 +60,7 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs.BoolVar(&c.DNSAllowWarning, "dns-allow-warning", false, "DNS also serves instances in warning (HTTP always does)")
 	fs.IntVar(&c.DNSMaxRecords, "dns-max-records", 0, "most records in one DNS answer (0: 64; another query gets another shuffled subset)")
 	fs.IntVar(&c.RaftMultiplier, "raft-multiplier", 1, "scale Raft timeouts (1 for a LAN; raise on slow or shared machines)")
+	fs.DurationVar(&c.DeadServerGrace, "dead-server-grace", time.Minute, "how long a failed server stays in the Raft configuration before the leader removes it (only while quorum is safe)")
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "leave the Raft configuration on SIGTERM (default: stay a member and rejoin on restart)")
 	fs.IntVar(&c.MaxWatchers, "max-watchers", 0, "maximum concurrent blocking queries and event streams (0: default)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -141,6 +142,10 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roster server: %v\n", err)
 		return 2
 	}
+	if err := sf.cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "roster server: %v\n", err)
+		return 2
+	}
 	log, err := sf.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "roster server: %v\n", err)
@@ -153,7 +158,9 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	n, err := node.Start(sf.cfg)
 	if err != nil {
-		log.Error("cannot start server", "err", err)
+		// One line naming the address or file and the cause (design.md,
+		// "Startup"); node.Start released whatever it had taken.
+		fmt.Fprintf(stderr, "roster: %v\n", err)
 		return 1
 	}
 	<-ctx.Done()
