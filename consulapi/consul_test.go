@@ -235,3 +235,17 @@ func TestBlockingQueryWakesOnlyForItsService(t *testing.T) {
 		t.Fatal("a registration of web did not wake the blocking query")
 	}
 }
+
+// A registration without an Address sits on the registering host, as a
+// service registered with its local agent does.
+func TestRegistrationWithoutAddressUsesTheClientsAddress(t *testing.T) {
+	n := startNode(t)
+	must(t, n, http.StatusOK, http.MethodPut, "/v1/agent/service/register", `{"Name":"web","Port":8080}`)
+	e := healthOf(t, n, "web")
+	if len(e) != 1 || e[0].Service.ID != "web" || e[0].Service.Address != "127.0.0.1" || e[0].Node.Node != "127.0.0.1" {
+		t.Fatalf("health entries %+v", e)
+	}
+	if len(e[0].Checks) != 0 {
+		t.Errorf("a service registered without a check shows checks %+v", e[0].Checks)
+	}
+}
