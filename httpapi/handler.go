@@ -150,6 +150,7 @@ type Handler struct {
 	coal      *coalescer
 	members   *memberWatch
 	sd        sync.Map // Prometheus SD fragments: sdKey -> *sdFragment (promsd.go)
+	sdAll     atomic.Pointer[sdAnswer]
 
 	// noFastPath routes the hot lookup through mux too (benchmarks compare).
 	noFastPath bool

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,7 +46,8 @@ type sdFragment struct {
 // prometheusSD answers GET /v1/prometheus/sd: ?service= (repeatable; none
 // means every service), ?tag= and ?status= as on the instance listing
 // (default passing and warning). Without ?tag each service's part is
-// encoded once per change and reused by every poll after it.
+// encoded once per change and reused by every poll after it; the plain
+// poll of every service reuses its whole answer while no service changed.
 func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 	q, err := h.parseListQuery(r)
 	if err != nil {
@@ -64,8 +66,9 @@ func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 			names = append(names, name)
 		}
 	}
+	all := names == nil
 	index := uint64(0)
-	if names == nil {
+	if all {
 		list := cat.Services()
 		index = list.Index
 		names = make([]string, len(list.Services))
@@ -73,30 +76,54 @@ func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 			names[i] = list.Services[i].Name
 		}
 	}
-	body := make([]byte, 0, 64*len(names)+2)
-	body = append(body, '[')
-	first := true
-	for _, name := range names {
-		view := cat.Service(name)
-		index = max(index, view.Index)
+	views := make([]*registry.ServiceView, len(names))
+	for i, name := range names {
+		views[i] = cat.Service(name)
+		index = max(index, views[i].Index)
+	}
+	plain := all && r.URL.RawQuery == ""
+	if plain {
+		if a := h.sdAll.Load(); a != nil && slices.Equal(a.views, views) {
+			h.setReadHeaders(w.Header(), index)
+			h.writeBody(w, http.StatusOK, a.body)
+			return
+		}
+	}
+	parts := make([][]byte, 0, len(views))
+	size := 3
+	for _, view := range views {
 		var part []byte
 		if q.tag == "" {
 			part = h.sdFragment(view, q.filter)
 		} else {
 			part = encodeSD(nil, view.Select(q.filter, q.tag))
 		}
-		if len(part) == 0 {
-			continue
+		if len(part) > 0 {
+			parts = append(parts, part)
+			size += len(part) + 1
 		}
-		if !first {
+	}
+	body := make([]byte, 0, size)
+	body = append(body, '[')
+	for i, part := range parts {
+		if i > 0 {
 			body = append(body, ',')
 		}
-		first = false
 		body = append(body, part...)
 	}
 	body = append(body, ']', '\n')
+	if plain {
+		h.sdAll.Store(&sdAnswer{views: views, body: body})
+	}
 	h.setReadHeaders(w.Header(), index)
 	h.writeBody(w, http.StatusOK, body)
+}
+
+// sdAnswer is the encoded answer of the plain poll of every service, valid
+// while every service's current view is still the one it was built from.
+type sdAnswer struct {
+	views []*registry.ServiceView
+	body  []byte
 }
 
 // sdFragment returns view's cached fragment for filter, encoding it when

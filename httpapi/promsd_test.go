@@ -1,8 +1,14 @@
 package httpapi
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/rosterhq/roster/registry"
 )
 
 type sdTargetGroup struct {
@@ -88,5 +94,45 @@ func TestPrometheusSDFollowsChanges(t *testing.T) {
 	a := n.must(http.StatusOK, http.MethodGet, "/v1/prometheus/sd", "")
 	if string(a.body) != "[]\n" {
 		t.Fatalf("after deregistering the last instance: %s, want []", a.body)
+	}
+}
+
+// BenchmarkPrometheusSD is one poll of /v1/prometheus/sd for a 10-instance
+// service and for 100 such services, through the handler (the view's
+// cached fragment is reused between polls).
+//
+//	go test -run '^$' -bench PrometheusSD -benchmem ./httpapi/
+func BenchmarkPrometheusSD(b *testing.B) {
+	for _, services := range []int{1, 100} {
+		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
+			st := newLeaderStore(newFakeCluster())
+			for s := range services {
+				for i := range 10 {
+					_, _, err := st.Register(context.Background(), registry.Instance{
+						Service: fmt.Sprintf("svc-%d", s), ID: fmt.Sprintf("svc-%d-%02d", s, i),
+						Address: fmt.Sprintf("10.0.%d.%d", s, i+1), Port: 8080,
+						Tags: []string{"v1", "metrics"}, Meta: map[string]string{"version": "1.4.2"}, TTL: 10e9,
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			h, err := New(Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(h.Close)
+			req := httptest.NewRequest(http.MethodGet, "/v1/prometheus/sd", nil)
+			w := &discardWriter{hdr: make(http.Header)}
+			b.ReportAllocs()
+			for b.Loop() {
+				w.n = 0
+				h.ServeHTTP(w, req)
+			}
+			if w.status != http.StatusOK || w.n == 0 {
+				b.Fatalf("status %d, %d bytes", w.status, w.n)
+			}
+		})
 	}
 }
