@@ -133,6 +133,7 @@ func BenchmarkPrometheusSD(b *testing.B) {
 			if w.status != http.StatusOK || w.n == 0 {
 				b.Fatalf("status %d, %d bytes", w.status, w.n)
 			}
+			b.ReportMetric(float64(w.n), "bytes/answer")
 		})
 	}
 }
