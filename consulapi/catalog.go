@@ -91,7 +91,7 @@ func (h *Handler) catalogService(w http.ResponseWriter, r *http.Request) {
 		h.native.WriteError(w, err)
 		return
 	}
-	h.readService(w, r, q, serviceVar(r), func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), cacheCatalog, func(v *registry.ServiceView) (any, error) {
 		out := []*ServiceNode{}
 		for i := range v.Instances {
 			in := &v.Instances[i]

@@ -185,6 +185,14 @@ func urlQuery(s string) string {
 func TestBlockingQueryWakesOnlyForItsService(t *testing.T) {
 	n := startNode(t)
 	registerWeb(t, n)
+	catalogIDs := func() int {
+		var out []consulapi.ServiceNode
+		decodeJSON(t, must(t, n, http.StatusOK, http.MethodGet, "/v1/catalog/service/web", "").body, &out)
+		return len(out)
+	}
+	if got := catalogIDs(); got != 1 {
+		t.Fatalf("catalog lists %d instances of web, want 1", got)
+	}
 	a := must(t, n, http.StatusOK, http.MethodGet, "/v1/health/service/web", "")
 	index, err := strconv.ParseUint(a.header.Get("X-Consul-Index"), 10, 64)
 	if err != nil || index == 0 {
@@ -230,6 +238,13 @@ func TestBlockingQueryWakesOnlyForItsService(t *testing.T) {
 		}
 		if d := r.at.Sub(changed); d > 2*time.Second {
 			t.Fatalf("woken %v after the change", d)
+		}
+		// The answers encoded once per view follow the change.
+		if got := catalogIDs(); got != 2 {
+			t.Fatalf("after the change the catalog lists %d instances of web, want 2", got)
+		}
+		if got := len(healthOf(t, n, "web")); got != 2 {
+			t.Fatalf("after the change health lists %d instances of web, want 2", got)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a registration of web did not wake the blocking query")

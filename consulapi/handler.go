@@ -57,6 +57,8 @@ type Handler struct {
 	router   *mux.Router
 	requests *prometheus.CounterVec
 
+	enc sync.Map // encKey -> *encEntry: answers encoded once per service view
+
 	checkMu    sync.Mutex
 	checkIndex uint64            // catalog index checkIDs was built at
 	checkIDs   map[string]string // custom check id -> instance id

@@ -32,11 +32,11 @@ func (h *Handler) healthService(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	filter := registry.FilterAny
+	filter, kind := registry.FilterAny, cacheHealth
 	if passing {
-		filter = registry.FilterPassing
+		filter, kind = registry.FilterPassing, cacheHealthPassing
 	}
-	h.readService(w, r, q, serviceVar(r), func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), kind, func(v *registry.ServiceView) (any, error) {
 		out := []*CheckServiceNode{}
 		for _, in := range v.Select(filter, "") {
 			if !hasTags(&in, q.tags) {
@@ -60,7 +60,7 @@ func (h *Handler) healthChecks(w http.ResponseWriter, r *http.Request) {
 		h.native.WriteError(w, err)
 		return
 	}
-	h.readService(w, r, q, serviceVar(r), func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), noCache, func(v *registry.ServiceView) (any, error) {
 		return filterChecks(q, v.Instances, func(*registry.Instance) bool { return true })
 	})
 }

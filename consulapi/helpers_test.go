@@ -14,7 +14,7 @@ import (
 )
 
 // startNode starts a whole dev server and waits until it leads.
-func startNode(t *testing.T) *node.Node {
+func startNode(t testing.TB) *node.Node {
 	t.Helper()
 	n, err := node.Start(node.Config{
 		Node: "dev", Dev: true,
@@ -39,7 +39,7 @@ type answer struct {
 }
 
 // do sends one request to n and reads the whole answer.
-func do(t *testing.T, n *node.Node, method, path, body string) answer {
+func do(t testing.TB, n *node.Node, method, path, body string) answer {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
 	if err != nil {
@@ -58,7 +58,7 @@ func do(t *testing.T, n *node.Node, method, path, body string) answer {
 }
 
 // must is do that fails the test unless the status is want.
-func must(t *testing.T, n *node.Node, want int, method, path, body string) answer {
+func must(t testing.TB, n *node.Node, want int, method, path, body string) answer {
 	t.Helper()
 	a := do(t, n, method, path, body)
 	if a.status != want {
@@ -67,7 +67,7 @@ func must(t *testing.T, n *node.Node, want int, method, path, body string) answe
 	return a
 }
 
-func decodeJSON(t *testing.T, b []byte, v any) {
+func decodeJSON(t testing.TB, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("decode %s: %v", b, err)

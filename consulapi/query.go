@@ -164,7 +164,9 @@ func (h *Handler) setReadHeaders(hdr http.Header, index uint64, q query) {
 func (h *Handler) writeJSON(w http.ResponseWriter, v any, pretty bool) {
 	var b []byte
 	var err error
-	if pretty {
+	if raw, ok := v.(rawJSON); ok {
+		b = raw
+	} else if pretty {
 		b, err = json.MarshalIndent(v, "", "    ")
 		b = append(b, '\n')
 	} else {
@@ -240,16 +242,68 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, q query, build
 }
 
 // readService answers a read of one service: it wakes only on that
-// service's changes.
-func (h *Handler) readService(w http.ResponseWriter, r *http.Request, q query, name string,
+// service's changes. With a cache kind and no ?filter, ?tag or ?pretty, the
+// answer is encoded once per view of the service and reused after that, as
+// the native lookups are.
+func (h *Handler) readService(w http.ResponseWriter, r *http.Request, q query, name string, kind cacheKind,
 	build func(*registry.ServiceView) (any, error)) {
 	cat := h.store.Catalog()
+	cacheable := kind != noCache && q.filter == nil && len(q.tags) == 0 && !q.pretty
 	h.read(w, r, q,
 		func() <-chan struct{} { return cat.WatchService(name) },
 		func() uint64 { return cat.Service(name).Index },
 		func() (uint64, any, error) {
 			v := cat.Service(name)
+			if cacheable {
+				body, err := h.encoded(kind, v, build)
+				return v.Index, body, err
+			}
 			out, err := build(v)
 			return v.Index, out, err
 		})
+}
+
+// cacheKind names an answer about one service that is encoded once per
+// view.
+type cacheKind uint8
+
+const (
+	noCache cacheKind = iota
+	cacheHealth
+	cacheHealthPassing
+	cacheCatalog
+)
+
+type encKey struct {
+	kind cacheKind
+	name string
+}
+
+// encEntry is an answer encoded from one view; views are immutable and
+// replaced on every change, so the pointer tells a fresh entry.
+type encEntry struct {
+	view *registry.ServiceView
+	body rawJSON
+}
+
+// rawJSON is an answer already encoded: writeJSON sends it as it is.
+type rawJSON []byte
+
+// encoded returns the answer of kind for view, encoding it when the cache
+// holds an older view's.
+func (h *Handler) encoded(kind cacheKind, view *registry.ServiceView, build func(*registry.ServiceView) (any, error)) (rawJSON, error) {
+	key := encKey{kind, view.Name}
+	if e, ok := h.enc.Load(key); ok && e.(*encEntry).view == view {
+		return e.(*encEntry).body, nil
+	}
+	v, err := build(view)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	h.enc.Store(key, &encEntry{view: view, body: b})
+	return b, nil
 }
