@@ -264,3 +264,62 @@ func TestRegistrationWithoutAddressUsesTheClientsAddress(t *testing.T) {
 		t.Errorf("a service registered without a check shows checks %+v", e[0].Checks)
 	}
 }
+
+// External services registered through the catalog (how ESM-style tools
+// do it): checks give the status (critical when they name none), a body
+// with only a check updates it, and a node's deregistration removes every
+// instance on it.
+func TestCatalogRegistersExternalServices(t *testing.T) {
+	n := startNode(t)
+	put := func(path, body string) answer { return do(t, n, http.MethodPut, path, body) }
+	if a := put("/v1/catalog/register", `{"Node":"legacy","Address":"10.9.0.1","Service":{"ID":"db-1","Service":"db","Port":5432},
+		"Check":{"CheckID":"db-alive","ServiceID":"db-1","Status":"warning","Output":"slow disk"}}`); a.status != http.StatusOK || string(a.body) != "true" {
+		t.Fatalf("register db-1: %d %s", a.status, a.body)
+	}
+	if a := put("/v1/catalog/register", `{"Node":"legacy","Address":"10.9.0.1","Service":{"ID":"cache-1","Service":"cache","Port":6379},
+		"Checks":[{"CheckID":"cache-alive","ServiceID":"cache-1"}]}`); a.status != http.StatusOK {
+		t.Fatalf("register cache-1: %d %s", a.status, a.body)
+	}
+	var checks []consulapi.HealthCheck
+	decodeJSON(t, must(t, n, http.StatusOK, http.MethodGet, "/v1/health/node/10.9.0.1", "").body, &checks)
+	got := map[string]string{}
+	for _, c := range checks {
+		got[c.CheckID] = c.Status + " " + c.Output
+	}
+	if len(got) != 2 || got["db-alive"] != "warning slow disk" || got["cache-alive"] != "critical " {
+		t.Fatalf("checks on the node: %v", got)
+	}
+	if a := put("/v1/catalog/register", `{"Node":"legacy","Address":"10.9.0.1","Check":{"CheckID":"cache-alive","ServiceID":"cache-1","Status":"passing"}}`); a.status != http.StatusOK {
+		t.Fatalf("check-only update: %d %s", a.status, a.body)
+	}
+	if e := healthOf(t, n, "cache"); len(e) != 1 || e[0].Checks[0].Status != "passing" {
+		t.Fatalf("after the check-only update: %+v", e)
+	}
+	before := n.Store().Catalog().Index()
+	for _, body := range []string{
+		`{"Node":"lonely","Address":"10.9.0.2"}`,
+		`{"Node":"legacy","Address":"10.9.0.1","Datacenter":"dc9","Service":{"Service":"x","Port":1}}`,
+		`{"Node":"legacy","Address":"10.9.0.1","Service":{"Service":"db","ID":"db-2","Port":1},"Check":{"Status":"sideways"}}`,
+	} {
+		if a := put("/v1/catalog/register", body); a.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", body, a.status, a.body)
+		}
+	}
+	if a := put("/v1/catalog/deregister", `{"Node":"10.9.0.1","CheckID":"db-alive"}`); a.status != http.StatusBadRequest {
+		t.Errorf("removing a check alone: %d %s, want 400", a.status, a.body)
+	}
+	if after := n.Store().Catalog().Index(); after != before {
+		t.Fatalf("refused catalog writes moved the index %d -> %d", before, after)
+	}
+	if a := put("/v1/catalog/deregister", `{"Node":"10.9.0.1"}`); a.status != http.StatusOK || string(a.body) != "true" {
+		t.Fatalf("node deregistration: %d %s", a.status, a.body)
+	}
+	var nodes []consulapi.Node
+	decodeJSON(t, must(t, n, http.StatusOK, http.MethodGet, "/v1/catalog/nodes", "").body, &nodes)
+	if len(nodes) != 0 {
+		t.Fatalf("after deregistering the node: %+v", nodes)
+	}
+	if a := must(t, n, http.StatusOK, http.MethodGet, "/v1/catalog/node/10.9.0.1", ""); string(a.body) != "null" {
+		t.Errorf("an unknown node answers %s, want null", a.body)
+	}
+}
