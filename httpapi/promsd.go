@@ -157,7 +157,7 @@ func encodeSD(b []byte, insts []registry.Instance) []byte {
 		labels[sdLabelStatus] = string(in.Status)
 		labels[sdLabelWeight] = strconv.Itoa(in.Weight)
 		for k, v := range in.Meta {
-			labels[sdLabelMetaPref+SanitizeLabelName(k)] = v
+			labels[sdLabelMetaPref+sanitizeLabelName(k)] = v
 		}
 		g, err := json.Marshal(sdGroup{
 			Targets: []string{net.JoinHostPort(in.Address, strconv.Itoa(in.Port))},
@@ -175,10 +175,10 @@ func encodeSD(b []byte, insts []registry.Instance) []byte {
 	return b
 }
 
-// SanitizeLabelName makes s a valid Prometheus label name suffix: every
+// sanitizeLabelName makes s a valid Prometheus label name suffix: every
 // byte outside [a-zA-Z0-9_] becomes '_' (what Prometheus's own service
 // discovery does to Consul meta keys).
-func SanitizeLabelName(s string) string {
+func sanitizeLabelName(s string) string {
 	ok := true
 	for i := 0; i < len(s); i++ {
 		if !labelByte(s[i]) {
