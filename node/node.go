@@ -237,6 +237,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	cleanups = append(cleanups, n.handler.Close)
 	// The Consul-compatible subset shares the native handler's forwarding,
 	// limits and watch budget, on the same server.
 	consul, err := consulapi.New(consulapi.Config{
