@@ -16,6 +16,7 @@ run: ## a single in-memory dev server on the default ports
 
 test: ## every test, with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd compat && $(GO) test -race -count=1 -timeout 20m ./... # Consul client, consul-template, Prometheus (own module: heavy deps)
 
 test-short:
 	$(GO) test -count=1 -short ./...

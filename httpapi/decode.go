@@ -21,9 +21,16 @@ import (
 // the object are 400s naming the field; an empty body is an error only when
 // required.
 func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) error {
+	return h.decode(w, r, dst, required, true)
+}
+
+// decode is decodeBody with unknown fields allowed unless strict.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any, required, strict bool) error {
 	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(dst); err != nil {
 		if errors.Is(err, io.EOF) {
 			if required {

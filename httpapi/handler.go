@@ -149,6 +149,8 @@ type Handler struct {
 	ownClient bool
 	coal      *coalescer
 	members   *memberWatch
+	sd        sync.Map // Prometheus SD fragments: sdKey -> *sdFragment (promsd.go)
+	sdAll     atomic.Pointer[sdAnswer]
 
 	// noFastPath routes the hot lookup through mux too (benchmarks compare).
 	noFastPath bool
@@ -229,6 +231,7 @@ func (h *Handler) routes() *mux.Router {
 	handle("/readyz", routeReadyz, h.readyz, http.MethodGet)
 	prom := promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
 	handle("/metrics", routeMetrics, prom.ServeHTTP, http.MethodGet)
+	handle("/v1/prometheus/sd", routePrometheusSD, h.prometheusSD, http.MethodGet)
 	r.NotFoundHandler = h.instrument(routeNotFound, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound,
 			msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})

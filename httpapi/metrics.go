@@ -29,6 +29,7 @@ const (
 	routeLivez
 	routeReadyz
 	routeMetrics
+	routePrometheusSD
 	routeNotFound
 	routeMethodNotAllowed
 	numRoutes
@@ -54,6 +55,7 @@ var routeNames = [numRoutes]string{
 	routeLivez:            "livez",
 	routeReadyz:           "readyz",
 	routeMetrics:          "metrics",
+	routePrometheusSD:     "prometheus_sd",
 	routeNotFound:         "not_found",
 	routeMethodNotAllowed: "method_not_allowed",
 }

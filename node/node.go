@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rosterhq/roster/consulapi"
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
@@ -239,7 +240,17 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.httpSrv = httpapi.NewServer(n.httpLn.Addr().String(), n.handler)
+	cleanups = append(cleanups, n.handler.Close)
+	// The Consul-compatible subset shares the native handler's forwarding,
+	// limits and watch budget, on the same server.
+	consul, err := consulapi.New(consulapi.Config{
+		Store: n.store, Native: n.handler, NodeID: n.store.ID(), Version: cfg.Version,
+		Logger: cfg.Logger, Metrics: n.metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.httpSrv = httpapi.NewServer(n.httpLn.Addr().String(), consul.Mount(n.handler))
 	go func() {
 		defer close(n.served)
 		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -564,6 +564,13 @@ func (c *Catalog) WatchServices() <-chan struct{} {
 	return c.watch.services()
 }
 
+// WatchAny returns a channel closed at the next change to any service: what
+// a query that reads across services (all instances on one address, all
+// checks in one state) waits on. Take it before reading to miss nothing.
+func (c *Catalog) WatchAny() <-chan struct{} {
+	return c.watch.anyService()
+}
+
 // ForEachLeased calls fn for every instance that holds a lease (TTL > 0)
 // and every critical instance with DeregisterAfter > 0; used to re-arm the
 // lease table when a server becomes leader. fn runs under the catalog's read

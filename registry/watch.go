@@ -18,6 +18,7 @@ import (
 type watchers struct {
 	svc  sync.Map // service name -> *notifier
 	list notifier
+	any  notifier // every change of any service
 }
 
 // notifier is one closable-once channel, replaced after every close. The
@@ -63,6 +64,10 @@ func (w *watchers) services() <-chan struct{} {
 	return w.list.wait()
 }
 
+func (w *watchers) anyService() <-chan struct{} {
+	return w.any.wait()
+}
+
 // fire wakes the watchers of the named services and, if list is set, of
 // the service list. The caller publishes the new views first.
 func (w *watchers) fire(names []string, list bool) {
@@ -74,6 +79,9 @@ func (w *watchers) fire(names []string, list bool) {
 	if list {
 		w.list.fire()
 	}
+	if len(names) > 0 {
+		w.any.fire()
+	}
 }
 
 // fireAll wakes every watcher (after a restore).
@@ -83,4 +91,5 @@ func (w *watchers) fireAll() {
 		return true
 	})
 	w.list.fire()
+	w.any.fire()
 }

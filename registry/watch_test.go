@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // Many watchers re-arming while changes stream in must each end up holding
@@ -126,5 +128,26 @@ func BenchmarkWatchWake(b *testing.B) {
 			close(stop)
 			done.Wait()
 		})
+	}
+}
+
+// WatchAny wakes on a change of any service, and a command that changes
+// nothing wakes nobody.
+func TestWatchAnyWakesOnEveryServiceChange(t *testing.T) {
+	a := newApplier(t)
+	a.register(inst("web", "w1"))
+	ch := a.c.WatchAny()
+	a.register(inst("web", "w1")) // the same data again: no change
+	if closed(ch) {
+		t.Fatal("a registration that changed nothing woke WatchAny")
+	}
+	a.register(inst("api", "a1"))
+	if !closed(ch) {
+		t.Fatal("a new service's registration did not wake WatchAny")
+	}
+	ch = a.c.WatchAny()
+	a.status("w1", api.StatusWarning, t0)
+	if !closed(ch) {
+		t.Fatal("a status change did not wake WatchAny")
 	}
 }

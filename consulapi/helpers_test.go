@@ -1,0 +1,83 @@
+package consulapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/node"
+)
+
+// startNode starts a whole dev server and waits until it leads.
+func startNode(t testing.TB) *node.Node {
+	t.Helper()
+	n, err := node.Start(node.Config{
+		Node: "dev", Dev: true,
+		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	retry.Eventually(t, 10*time.Second, func() error { return n.Store().Ready() })
+	return n
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request to n and reads the whole answer.
+func do(t testing.TB, n *node.Node, method, path, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// must is do that fails the test unless the status is want.
+func must(t testing.TB, n *node.Node, want int, method, path, body string) answer {
+	t.Helper()
+	a := do(t, n, method, path, body)
+	if a.status != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, a.status, a.body, want)
+	}
+	return a
+}
+
+func decodeJSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+}
+
+// registerWeb registers web-1 on 10.0.0.1:8080 with a passing TTL check.
+func registerWeb(t *testing.T, n *node.Node) {
+	t.Helper()
+	must(t, n, http.StatusOK, http.MethodPut, "/v1/agent/service/register",
+		`{"ID":"web-1","Name":"web","Tags":["v1"],"Address":"10.0.0.1","Port":8080,"Meta":{"zone":"a"},
+		  "Check":{"TTL":"10s","Status":"passing"}}`)
+}

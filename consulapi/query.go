@@ -1,0 +1,309 @@
+package consulapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-bexpr"
+
+	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/httpapi"
+	"github.com/rosterhq/roster/registry"
+)
+
+// Consul's response headers.
+const (
+	headerIndex       = "X-Consul-Index"
+	headerKnownLeader = "X-Consul-Knownleader"
+	headerLastContact = "X-Consul-Lastcontact"
+	headerConsistency = "X-Consul-Effective-Consistency"
+	headerContentHash = "X-Consul-Contenthash"
+)
+
+// query is a read's parsed query string: Consul's common parameters.
+type query struct {
+	consistent bool
+	stale      bool
+	// blocking is set by ?index=N with N > 0.
+	blocking bool
+	index    uint64
+	wait     time.Duration
+	filter   *bexpr.Evaluator
+	tags     []string
+	pretty   bool
+}
+
+// parseQuery reads ?dc, ?stale, ?consistent, ?index, ?wait, ?filter, ?tag
+// and ?pretty. Other Consul parameters (?near, ?node-meta, ?cached, ?ns) are
+// accepted and ignored.
+func (h *Handler) parseQuery(r *http.Request) (query, error) {
+	var q query
+	if r.URL.RawQuery == "" {
+		return q, nil
+	}
+	vals := r.URL.Query()
+	dc := vals.Get("dc")
+	if d := vals.Get("datacenter"); d != "" {
+		dc = d
+	}
+	if dc != "" && dc != h.cfg.Datacenter {
+		return q, httpapi.InvalidField("dc", "No path to datacenter %q: Roster serves one datacenter, %q", dc, h.cfg.Datacenter)
+	}
+	_, q.stale = vals["stale"]
+	_, q.consistent = vals["consistent"]
+	if q.stale && q.consistent {
+		return q, httpapi.InvalidField("consistent", "Cannot specify ?stale with ?consistent, conflicting semantics.")
+	}
+	_, q.pretty = vals["pretty"]
+	if s := vals.Get("wait"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return q, httpapi.InvalidField("wait", "Invalid wait time %q: a duration such as 30s or 5m", s)
+		}
+		q.wait = d
+	}
+	if s := vals.Get("index"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return q, httpapi.InvalidField("index", "Invalid index %q", s)
+		}
+		q.index = n
+		q.blocking = n > 0
+	}
+	if q.blocking {
+		q.wait = h.native.BlockingWait(q.wait)
+	}
+	if s := vals.Get("filter"); s != "" {
+		ev, err := bexpr.CreateEvaluator(s)
+		if err != nil {
+			return q, httpapi.InvalidField("filter", "Failed to create boolean expression evaluator: %v", err)
+		}
+		q.filter = ev
+	}
+	q.tags = vals["tag"]
+	return q, nil
+}
+
+// match reports whether v passes the query's filter.
+func (q *query) match(v any) (bool, error) {
+	if q.filter == nil {
+		return true, nil
+	}
+	ok, err := q.filter.Evaluate(v)
+	if err != nil {
+		return false, httpapi.InvalidField("filter", "Failed to apply filter: %v", err)
+	}
+	return ok, nil
+}
+
+// read answers a read the way Consul does: a ?consistent read goes to the
+// leader (forwarded from a follower; linearised on the leader), a blocking
+// query waits on watch until index() passes ?index (or ?index is ahead of
+// this server, which answers at once, as the native API does), and the
+// answer that build returns goes out with Consul's headers. build returns
+// the answer and the index it reflects, read together.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, q query,
+	watch func() <-chan struct{}, index func() uint64, build func() (uint64, any, error)) {
+	if q.consistent {
+		if !h.store.IsLeader() {
+			h.native.ForwardRead(w, r, q.wait)
+			return
+		}
+		if err := h.store.ConsistentRead(r.Context()); err != nil {
+			h.native.WriteError(w, err)
+			return
+		}
+	}
+	if q.blocking {
+		cat := h.store.Catalog()
+		done, err := h.native.BlockUntil(w, r, q.wait, watch, func() bool {
+			return index() > q.index || q.index > cat.Index()
+		})
+		if err != nil {
+			h.native.WriteError(w, err)
+			return
+		}
+		defer done()
+	}
+	idx, v, err := build()
+	if err != nil {
+		h.native.WriteError(w, err)
+		return
+	}
+	h.setReadHeaders(w.Header(), idx, q)
+	h.writeJSON(w, v, q.pretty)
+}
+
+// setReadHeaders sets X-Consul-Index (never 0: a client would spin on
+// ?index=0), X-Consul-KnownLeader, X-Consul-LastContact and
+// X-Consul-Effective-Consistency: "consistent" for ?consistent, "leader"
+// for any other read on the leader, "stale" on a follower (Roster answers
+// reads from local state; Consul would forward a default read).
+func (h *Handler) setReadHeaders(hdr http.Header, index uint64, q query) {
+	if index == 0 {
+		index = 1
+	}
+	hdr[headerIndex] = []string{strconv.FormatUint(index, 10)}
+	known, ms := h.store.ReadStatus()
+	hdr[headerKnownLeader] = []string{strconv.FormatBool(known)}
+	hdr[headerLastContact] = []string{strconv.FormatInt(max(ms, 0), 10)}
+	switch {
+	case q.consistent:
+		hdr[headerConsistency] = []string{"consistent"}
+	case h.store.IsLeader():
+		hdr[headerConsistency] = []string{"leader"}
+	default:
+		hdr[headerConsistency] = []string{"stale"}
+	}
+}
+
+// writeJSON answers v encoded as Consul does: compact, or indented by four
+// spaces with a final newline for ?pretty.
+func (h *Handler) writeJSON(w http.ResponseWriter, v any, pretty bool) {
+	var b []byte
+	var err error
+	if raw, ok := v.(rawJSON); ok {
+		b = raw
+	} else if pretty {
+		b, err = json.MarshalIndent(v, "", "    ")
+		b = append(b, '\n')
+	} else {
+		b, err = json.Marshal(v)
+	}
+	if err != nil {
+		h.native.WriteError(w, err)
+		return
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = []string{"application/json"}
+	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// writeDone answers a write: 200 with Consul's body for it (nil: none) and
+// X-Roster-Index, so that a follower that forwarded the write answers only
+// once it has applied that index (read-your-writes).
+func (h *Handler) writeDone(w http.ResponseWriter, index uint64, body any) {
+	if index > 0 {
+		w.Header()[api.HeaderIndex] = []string{strconv.FormatUint(index, 10)}
+	}
+	if body == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.writeJSON(w, body, false)
+}
+
+// snapshot is every listed service's view, read once, and the index that
+// reflects them all: the highest of the service list's index and each
+// view's. It only grows: a change to any service moves its view's index,
+// and a service that goes moves the list's.
+type snapshot struct {
+	index uint64
+	views []*registry.ServiceView
+}
+
+func (h *Handler) snapshot() snapshot {
+	cat := h.store.Catalog()
+	list := cat.Services()
+	s := snapshot{index: list.Index, views: make([]*registry.ServiceView, 0, len(list.Services))}
+	for i := range list.Services {
+		v := cat.Service(list.Services[i].Name)
+		s.index = max(s.index, v.Index)
+		s.views = append(s.views, v)
+	}
+	return s
+}
+
+// globalIndex is snapshot().index without keeping the views.
+func (h *Handler) globalIndex() uint64 {
+	cat := h.store.Catalog()
+	list := cat.Services()
+	idx := list.Index
+	for i := range list.Services {
+		idx = max(idx, cat.Service(list.Services[i].Name).Index)
+	}
+	return idx
+}
+
+// readAll answers a read across services (nodes, checks in a state, a
+// node's services): it wakes on any service's change, and build gets one
+// snapshot.
+func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, q query, build func(snapshot) (any, error)) {
+	cat := h.store.Catalog()
+	h.read(w, r, q, cat.WatchAny, h.globalIndex, func() (uint64, any, error) {
+		s := h.snapshot()
+		v, err := build(s)
+		return s.index, v, err
+	})
+}
+
+// readService answers a read of one service: it wakes only on that
+// service's changes. With a cache kind and no ?filter, ?tag or ?pretty, the
+// answer is encoded once per view of the service and reused after that, as
+// the native lookups are.
+func (h *Handler) readService(w http.ResponseWriter, r *http.Request, q query, name string, kind cacheKind,
+	build func(*registry.ServiceView) (any, error)) {
+	cat := h.store.Catalog()
+	cacheable := kind != noCache && q.filter == nil && len(q.tags) == 0 && !q.pretty
+	h.read(w, r, q,
+		func() <-chan struct{} { return cat.WatchService(name) },
+		func() uint64 { return cat.Service(name).Index },
+		func() (uint64, any, error) {
+			v := cat.Service(name)
+			if cacheable {
+				body, err := h.encoded(kind, v, build)
+				return v.Index, body, err
+			}
+			out, err := build(v)
+			return v.Index, out, err
+		})
+}
+
+// cacheKind names an answer about one service that is encoded once per
+// view.
+type cacheKind uint8
+
+const (
+	noCache cacheKind = iota
+	cacheHealth
+	cacheHealthPassing
+	cacheCatalog
+)
+
+type encKey struct {
+	kind cacheKind
+	name string
+}
+
+// encEntry is an answer encoded from one view; views are immutable and
+// replaced on every change, so the pointer tells a fresh entry.
+type encEntry struct {
+	view *registry.ServiceView
+	body rawJSON
+}
+
+// rawJSON is an answer already encoded: writeJSON sends it as it is.
+type rawJSON []byte
+
+// encoded returns the answer of kind for view, encoding it when the cache
+// holds an older view's.
+func (h *Handler) encoded(kind cacheKind, view *registry.ServiceView, build func(*registry.ServiceView) (any, error)) (rawJSON, error) {
+	key := encKey{kind, view.Name}
+	if e, ok := h.enc.Load(key); ok && e.(*encEntry).view == view {
+		return e.(*encEntry).body, nil
+	}
+	v, err := build(view)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	h.enc.Store(key, &encEntry{view: view, body: b})
+	return b, nil
+}
