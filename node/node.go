@@ -305,6 +305,10 @@ func (n *Node) GossipAddr() string { return n.store.GossipAddr() }
 // ID is the server's Raft id.
 func (n *Node) ID() string { return n.store.ID() }
 
+// Handler is the HTTP API (native and Consul-compatible) this server
+// serves, for tests that put middleware in front of it (rostertest).
+func (n *Node) Handler() http.Handler { return n.httpSrv.Handler }
+
 // Store is the replicated store, for tests and tools that need more than HTTP.
 func (n *Node) Store() *raftstore.Store { return n.store }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -332,4 +333,28 @@ func storedInstance(res *registry.Result, i int, alone bool) registry.Instance {
 		return res.Instance
 	}
 	return res.Sub[i].Instance
+}
+
+// Reap removes instances the way lease expiry followed by deregister_after
+// does, in one log entry (marked critical, then removed): no tombstone, so
+// an instance's next heartbeat answers 404 and its client registers it
+// again. Unknown ids are skipped. It is the operation behind rostertest's
+// Forget, and a way to clear instances without blocking their ids for ten
+// minutes.
+func (s *Store) Reap(ctx context.Context, ids ...string) (uint64, error) {
+	updates := make([]registry.StatusUpdate, 0, len(ids))
+	for _, id := range ids {
+		if err := registry.ValidateID(id); err != nil {
+			return 0, fmt.Errorf("reap %s: %w", id, err)
+		}
+		if _, ok := s.catalog.Instance(id); ok {
+			updates = append(updates, registry.StatusUpdate{ID: id, Status: api.StatusCritical, KeepOutput: true})
+		}
+	}
+	now := time.Now().UnixNano()
+	idx, err := s.applyEntry(ctx, registry.EncodeBatch([][]byte{registry.EncodeStatus(updates, now), registry.EncodeReap(ids, now)}))
+	if err != nil {
+		return 0, fmt.Errorf("reap %s: %w", strings.Join(ids, ","), err)
+	}
+	return idx, nil
 }

@@ -43,11 +43,10 @@ func cli(t *testing.T, ctx context.Context, fn verbFunc, addr string, args ...st
 	return code, out.String(), errOut.String()
 }
 
+// fakeServer is a real dev server (rostertest), with fault switches.
 func fakeServer(t *testing.T) *rostertest.Server {
 	t.Helper()
-	s := rostertest.NewServer()
-	t.Cleanup(s.Close)
-	return s
+	return rostertest.Start(t)
 }
 
 func TestCLIRegisterLookupDeregister(t *testing.T) {
@@ -137,7 +136,7 @@ func TestCLIRegisterForegroundHeartbeatsThenDeregisters(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		code, _, _ := cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80", "--ttl", "300ms", "-f")
+		code, _, _ := cli(t, ctx, runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80", "--ttl", "1s", "-f")
 		done <- code
 	}()
 	retry.Eventually(t, 5*time.Second, func() error {
@@ -212,10 +211,11 @@ func TestCLIClusterVerbs(t *testing.T) {
 			t.Fatalf("exit %d, output %q %q", code, out, stderr)
 		}
 	}
-	if code, _, stderr := cli(t, ctx, runLeave, s.Addr()); code != exitOK {
-		t.Fatal(stderr)
+	// The real server answers 404 for a peer it does not have.
+	if code, _, stderr := cli(t, ctx, runRaft, s.Addr(), "remove-peer", "abc"); code != exitNotFound || !strings.Contains(stderr, `no server "abc" in the Raft configuration`) {
+		t.Fatalf("remove-peer of an unknown id: exit %d, stderr %q; want %d naming the id", code, stderr, exitNotFound)
 	}
-	if code, _, stderr := cli(t, ctx, runRaft, s.Addr(), "remove-peer", "abc"); code != exitOK {
+	if code, _, stderr := cli(t, ctx, runLeave, s.Addr()); code != exitOK {
 		t.Fatal(stderr)
 	}
 }
