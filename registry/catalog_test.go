@@ -202,9 +202,9 @@ func TestStatusUpdates(t *testing.T) {
 		t.Fatalf("still critical %+v", got)
 	}
 	// Expiry keeps the output.
-	a.mustOK(EncodeStatus([]StatusUpdate{{ID: "web-1", Status: api.StatusWarning}}, t0+30))
+	a.mustOK(EncodeStatus([]StatusUpdate{{ID: "web-1", Status: api.StatusWarning, Output: "slow"}}, t0+30))
 	res = a.mustOK(EncodeStatus([]StatusUpdate{{ID: "web-1", Status: api.StatusCritical, KeepOutput: true}}, t0+40))
-	if got := res.Changed[0].Instance; got.Output != "" || got.CriticalSince != t0+40 {
+	if got := res.Changed[0].Instance; got.Output != "slow" || got.CriticalSince != t0+40 {
 		t.Fatalf("expiry %+v", got)
 	}
 	// Empty status means passing, and leaving critical clears CriticalSince.

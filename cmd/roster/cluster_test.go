@@ -28,6 +28,11 @@ import (
 
 var rosterBin string
 
+// rosterFastBin is the binary built without the race detector, for the one
+// timed property design.md quotes (failover within 2 s): a race-enabled
+// server is several times slower, so its figure would say nothing.
+var rosterFastBin string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "roster-bin")
 	if err != nil {
@@ -44,6 +49,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building roster:", err)
 		os.Exit(1)
 	}
+	rosterFastBin = rosterBin
+	if os.Getenv("ROSTER_E2E_NORACE") == "" {
+		rosterFastBin = filepath.Join(dir, "roster-fast")
+		build := exec.Command("go", "build", "-o", rosterFastBin, ".")
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building roster without -race:", err)
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -55,6 +70,7 @@ type server struct {
 	dataDir                 string
 	http, dns, raft, gossip string
 	args                    []string
+	bin                     string // rosterBin unless set
 	cmd                     *exec.Cmd
 	log                     *syncBuffer
 	exited                  chan struct{}
@@ -113,7 +129,11 @@ func newServer(t *testing.T, name string, extra ...string) *server {
 func (s *server) start(t *testing.T) {
 	t.Helper()
 	s.log = &syncBuffer{}
-	s.cmd = exec.Command(rosterBin, s.args...)
+	bin := s.bin
+	if bin == "" {
+		bin = rosterBin
+	}
+	s.cmd = exec.Command(bin, s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.exited = make(chan struct{})
 	if err := s.cmd.Start(); err != nil {
@@ -178,12 +198,16 @@ func do(method, url string, body any, out any) (int, http.Header, error) {
 	return resp.StatusCode, resp.Header, nil
 }
 
-// startCluster starts n servers that form one cluster through gossip.
-func startCluster(t *testing.T, n int) []*server {
+// startCluster starts n servers that form one cluster through gossip; bin
+// is the binary (empty: rosterBin).
+func startCluster(t *testing.T, n int, bin ...string) []*server {
 	t.Helper()
 	servers := make([]*server, n)
 	for i := range servers {
 		servers[i] = newServer(t, fmt.Sprintf("s%d", i+1))
+		if len(bin) > 0 {
+			servers[i].bin = bin[0]
+		}
 	}
 	for i, s := range servers {
 		s.args = append(s.args, "--bootstrap-expect", fmt.Sprint(n))
@@ -320,7 +344,9 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-server cluster")
 	}
-	servers := startCluster(t, 3)
+	// The servers run without the race detector, so the 2 s is asserted
+	// in CI as design.md states it.
+	servers := startCluster(t, 3, rosterFastBin)
 	leader := waitForLeader(t, servers)
 	survivors := without(servers, leader)
 
@@ -428,7 +454,7 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 	// The first acknowledged write after the kill tells the gap.
 	recovered := time.Unix(0, lastOK.Load()).Sub(killedAt)
 	t.Logf("writes accepted again %v after the leader was killed", recovered.Round(time.Millisecond))
-	if limit := failoverLimit(); recovered > limit {
+	if limit := 2 * time.Second; recovered > limit {
 		t.Errorf("writes accepted again after %v, want under %v", recovered, limit)
 	}
 	newLeader := waitForLeader(t, survivors)
@@ -486,14 +512,4 @@ func TestLeaderKillKeepsHeartbeatingInstancesPassing(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// failoverLimit is design.md's 2 s; the race detector slows everything
-// several times over on these 2-core machines, so under -race the bound is
-// looser (the figure is logged either way).
-func failoverLimit() time.Duration {
-	if raceEnabled {
-		return 5 * time.Second
-	}
-	return 2 * time.Second
 }
