@@ -67,8 +67,10 @@ func loadKnownServers(dataDir string, log *slog.Logger) (*knownServers, error) {
 }
 
 // observe records the alive members and persists the table if it changed.
-// A new id under a name or Raft address that another id held replaces it
-// (a wiped server came back).
+// An id whose name or Raft address a new id now holds (a wiped server came
+// back) stays until the leader has replaced it in the configuration
+// (forget): until then it is how the leader tells the old id from a
+// stranger.
 func (k *knownServers) observe(members []member) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -80,11 +82,6 @@ func (k *knownServers) observe(members []member) {
 		s := knownServer{ID: m.Meta.ID, Name: m.Name, Gossip: m.Addr, Raft: m.Meta.Raft, HTTP: m.Meta.HTTP, DNS: m.Meta.DNS}
 		if k.byID[s.ID] == s {
 			continue
-		}
-		for id, old := range k.byID {
-			if id != s.ID && (old.Name == s.Name || old.Raft == s.Raft) {
-				delete(k.byID, id)
-			}
 		}
 		k.byID[s.ID] = s
 		changed = true

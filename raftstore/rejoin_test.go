@@ -100,6 +100,11 @@ func TestServerRemovedAsFailedComesBackAsVoter(t *testing.T) {
 // refused), the old id is replaced as soon as gossip shows the new one, and
 // the cluster is back to three voters.
 func TestWipedServerRejoinsAsNewServer(t *testing.T) {
+	t.Run("same addresses", func(t *testing.T) { testWipedServerRejoins(t, true) })
+	t.Run("new addresses", func(t *testing.T) { testWipedServerRejoins(t, false) })
+}
+
+func testWipedServerRejoins(t *testing.T, sameAddrs bool) {
 	// A long grace: the old id must go because it was replaced, not
 	// because it failed long enough.
 	c := startCluster(t, 3, func(cfg *Config) { cfg.DeadServerGrace = time.Hour })
@@ -109,6 +114,9 @@ func TestWipedServerRejoinsAsNewServer(t *testing.T) {
 	cfg := c.cfgs[i]
 	cfg.DataDir = t.TempDir() // wiped
 	cfg.Join = []string{c.cfgs[(i+1)%3].GossipAddr}
+	if !sameAddrs {
+		cfg.RaftAddr, cfg.GossipAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
 	wiped := openStore(t, cfg)
 	c.servers[i] = wiped
 	if wiped.ID() == oldID {

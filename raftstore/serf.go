@@ -23,6 +23,7 @@ const (
 	serfReconnectTimeout  = 72 * time.Hour
 	serfTombstoneTimeout  = 72 * time.Hour
 	serfEventBuffer       = 256
+	deadNodeReclaimTime   = 30 * time.Second
 )
 
 // startSerf starts gossip membership (serf over memberlist) with this
@@ -44,6 +45,10 @@ func (s *Store) startSerf() (*serf.Serf, error) {
 		mc.AdvertisePort = port
 	}
 	mc.Label = gossipLabel
+	// A server restarted under its name on another address (a new host,
+	// a new container IP) may take the name over once the old one has
+	// been dead this long; memberlist's default (0) never allows it.
+	mc.DeadNodeReclaimTime = deadNodeReclaimTime
 	mc.LogOutput = nil
 	mc.Logger = log.New(&levelWriter{l: s.cfg.Logger.With("component", "memberlist")}, "", 0)
 	if s.cfg.gossipTuning != nil {
@@ -64,7 +69,12 @@ func (s *Store) startSerf() (*serf.Serf, error) {
 	sc.TombstoneTimeout = serfTombstoneTimeout
 	// A server that left and is started again wants to be back in.
 	sc.RejoinAfterLeave = true
-	sc.EnableNameConflictResolution = true
+	// No name-conflict resolution: in it the newer claimant of a name
+	// shuts its gossip down for good when outvoted, which is what a wiped
+	// server restarted on a new address is while the others still think
+	// its old self alive. Refused instead, it is admitted once the old one
+	// is dead for deadNodeReclaimTime (the push/pull sync carries it).
+	sc.EnableNameConflictResolution = false
 	if s.cfg.serfTuning != nil {
 		s.cfg.serfTuning(sc)
 	}
