@@ -103,6 +103,14 @@ func sampleReadiness(s *server) *readinessSampler {
 
 func (r *readinessSampler) check(t *testing.T) {
 	t.Helper()
+	// The server may be back before the first sample: wait for one that
+	// found it ready (and so sent a write through it).
+	retry.Eventually(t, 5*time.Second, func() error {
+		if r.samples.Load() == 0 {
+			return fmt.Errorf("%s not ready in any sample yet", r.s.name)
+		}
+		return nil
+	})
 	close(r.stop)
 	r.done.Wait()
 	if len(r.violated) > 0 {
@@ -160,7 +168,9 @@ func TestServerDownPastDeadServerGraceComesBackAsVoter(t *testing.T) {
 	f := without(servers, leader)[0]
 	var raftInfo api.RaftInfo
 	f.kill()
-	retry.Eventually(t, 20*time.Second, func() error {
+	// Gossip's failure detection (several seconds with memberlist's LAN
+	// settings, longer on a loaded machine), then the 2 s grace.
+	retry.Eventually(t, 40*time.Second, func() error {
 		if _, _, err := do("GET", leader.url("/v1/cluster/raft"), nil, &raftInfo); err != nil {
 			return err
 		}
@@ -170,7 +180,7 @@ func TestServerDownPastDeadServerGraceComesBackAsVoter(t *testing.T) {
 		return nil
 	})
 	f.start(t)
-	retry.Eventually(t, 20*time.Second, func() error {
+	retry.Eventually(t, 30*time.Second, func() error {
 		l, err := leaderOf(servers)
 		if err != nil {
 			return err
