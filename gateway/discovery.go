@@ -199,16 +199,21 @@ func (d *discovery) applyServices(list *api.ServiceList, first bool) {
 			tagged[strings.ToLower(s.Name)] = true
 		}
 	}
-	var started []*serviceWatch
+	var fresh []*serviceWatch
 	d.mu.Lock()
 	changed := false
 	for name := range tagged {
 		sw, ok := d.watches[name]
 		if !ok {
 			sw = d.watchLocked(name)
-			started = append(started, sw)
 		}
-		sw.tagged = true
+		if !sw.tagged {
+			// Newly tagged: a watch already running (a configured route's)
+			// has its list in hand and needs a rebuild to read its tags.
+			sw.tagged = true
+			fresh = append(fresh, sw)
+			changed = changed || ok
+		}
 	}
 	for name, sw := range d.watches {
 		if tagged[name] || !sw.tagged {
@@ -232,7 +237,7 @@ func (d *discovery) applyServices(list *api.ServiceList, first bool) {
 	// first lists are in (each rebuilds as it arrives).
 	ctx, cancel := context.WithTimeout(d.ctx, d.g.cfg.ResolveTimeout)
 	defer cancel()
-	for _, sw := range started {
+	for _, sw := range fresh {
 		select {
 		case <-sw.built:
 		case <-ctx.Done():
