@@ -30,7 +30,7 @@ type roster struct {
 	c *client.Client
 }
 
-func startRoster(t *testing.T) *roster {
+func startRoster(t testing.TB) *roster {
 	t.Helper()
 	n, err := node.Start(node.Config{
 		Node: "dev", Dev: true,
@@ -61,7 +61,7 @@ func (r *roster) stop() {
 
 // register puts an instance of service at b's address (no TTL: it stays
 // until deregistered).
-func (r *roster) register(t *testing.T, service string, b *backend, weight int, tags ...string) {
+func (r *roster) register(t testing.TB, service string, b *backend, weight int, tags ...string) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(b.addr)
 	p, _ := strconv.Atoi(port)
@@ -71,7 +71,7 @@ func (r *roster) register(t *testing.T, service string, b *backend, weight int, 
 	}
 }
 
-func (r *roster) deregister(t *testing.T, service, id string) {
+func (r *roster) deregister(t testing.TB, service, id string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodDelete, "http://"+r.addr()+"/v1/services/"+service+"/instances/"+id, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -84,7 +84,7 @@ func (r *roster) deregister(t *testing.T, service, id string) {
 	}
 }
 
-func (r *roster) setStatus(t *testing.T, service, id string, status api.Status) {
+func (r *roster) setStatus(t testing.TB, service, id string, status api.Status) {
 	t.Helper()
 	if err := r.put(fmt.Sprintf("/v1/services/%s/instances/%s/heartbeat", service, id), api.HeartbeatRequest{Status: status}); err != nil {
 		t.Fatalf("heartbeat %s/%s: %v", service, id, err)
@@ -134,7 +134,7 @@ type backend struct {
 	started atomic.Int64
 }
 
-func startBackend(t *testing.T, id string) *backend {
+func startBackend(t testing.TB, id string) *backend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -241,7 +241,7 @@ type gw struct {
 	url string
 }
 
-func startGateway(t *testing.T, cfg gateway.Config) *gw {
+func startGateway(t testing.TB, cfg gateway.Config) *gw {
 	t.Helper()
 	g, err := gateway.New(cfg)
 	if err != nil {
@@ -305,7 +305,7 @@ func do(method, url, host, body string) (answer, error) {
 	return a, nil
 }
 
-func get(t *testing.T, url string) answer {
+func get(t testing.TB, url string) answer {
 	t.Helper()
 	a, err := do(http.MethodGet, url, "", "")
 	if err != nil {
@@ -332,7 +332,7 @@ func answeredBy(url string, ids ...string) error {
 }
 
 // spread sends n GETs and counts answers per instance.
-func spread(t *testing.T, url string, n int) map[string]int {
+func spread(t testing.TB, url string, n int) map[string]int {
 	t.Helper()
 	seen := map[string]int{}
 	for range n {
@@ -346,7 +346,7 @@ func spread(t *testing.T, url string, n int) map[string]int {
 }
 
 // health reads /healthz.
-func health(t *testing.T, g *gw) gateway.Health {
+func health(t testing.TB, g *gw) gateway.Health {
 	t.Helper()
 	a := get(t, g.url+"/healthz")
 	if a.status != http.StatusOK {
