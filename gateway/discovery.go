@@ -370,9 +370,7 @@ func (d *discovery) rebuildLocked() {
 	for pk, p := range d.pools {
 		if !keep[pk] {
 			delete(d.pools, pk)
-			for _, m := range p.list() {
-				g.metrics.forget(p, m)
-			}
+			g.metrics.forgetRoute(p)
 			g.log.Info("gateway route removed", "route", p.name, "service", p.service)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 )
 
@@ -123,7 +124,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux.HandleFunc("/healthz", g.serveHealth)
 	mux.Handle("/metrics", promhttp.HandlerFor(g.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no admin endpoint "+r.URL.Path+" (try /healthz or /metrics)")
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "no admin endpoint "+r.URL.Path+" (try /healthz or /metrics)")
 	})
 	return mux
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rosterhq/roster/api"
 )
 
 // contactTracker watches every request the Roster client sends (watches,
@@ -137,12 +139,12 @@ func (g *Gateway) Health() Health {
 
 func (g *Gateway) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s not allowed on /healthz", r.Method))
+		writeError(w, http.StatusMethodNotAllowed, api.CodeMethod, fmt.Sprintf("%s not allowed on /healthz", r.Method))
 		return
 	}
 	body, err := json.MarshalIndent(g.Health(), "", "  ")
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

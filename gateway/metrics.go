@@ -65,6 +65,15 @@ func (m *metrics) forget(p *pool, mb *member) {
 	}
 }
 
+// forgetRoute drops the series of a route that left the table.
+func (m *metrics) forgetRoute(p *pool) {
+	for _, mb := range p.list() {
+		m.forget(p, mb)
+	}
+	m.requests.DeleteLabelValues(p.name, p.service, "", "5xx")
+	m.latency.DeleteLabelValues(p.name, p.service, "")
+}
+
 // forgetBackend drops a retired backend's ejection series.
 func (m *metrics) forgetBackend(b *backend) {
 	m.ejections.DeleteLabelValues(b.service, b.id)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync/atomic"
 	"time"
 
 	"github.com/rosterhq/roster/api"
@@ -128,7 +129,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	if g.cfg.TrustForwarded {
 		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 			if v, ok := pr.In.Header[h]; ok {
-				out.Header[h] = v
+				out.Header[h] = append([]string(nil), v...)
 			}
 		}
 		host, proto := out.Header.Get("X-Forwarded-Host"), out.Header.Get("X-Forwarded-Proto")
@@ -169,6 +170,7 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = &replayBody{rc: req.Body}
 		req.Body = body
 	}
+	untouched := func() bool { return body == nil || !body.touched.Load() }
 	safe := !hasBody && idempotent(req)
 	var lastErr error
 	m := p.pick(st.tried)
@@ -191,7 +193,7 @@ func (t roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			m.b.failed(g)
 			lastErr = err
 			dial := isDialError(err)
-			if !more || !(dial && (body == nil || !body.touched) || safe && !isTimeout(err)) {
+			if !more || !(dial && untouched() || safe && !isTimeout(err)) {
 				return nil, err
 			}
 			if m = p.pick(st.tried); m != nil {
@@ -263,11 +265,11 @@ func isTimeout(err error) bool {
 // ignored and the server closes the real body after the handler.
 type replayBody struct {
 	rc      io.ReadCloser
-	touched bool
+	touched atomic.Bool // the transport reads from its own goroutine
 }
 
 func (b *replayBody) Read(p []byte) (int, error) {
-	b.touched = true
+	b.touched.Store(true)
 	return b.rc.Read(p)
 }
 
