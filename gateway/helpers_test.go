@@ -63,12 +63,19 @@ func (r *roster) stop() {
 // until deregistered).
 func (r *roster) register(t testing.TB, service string, b *backend, weight int, tags ...string) {
 	t.Helper()
+	if err := r.tryRegister(service, b, weight, tags...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *roster) tryRegister(service string, b *backend, weight int, tags ...string) error {
 	host, port, _ := net.SplitHostPort(b.addr)
 	p, _ := strconv.Atoi(port)
 	body := api.RegisterRequest{Address: host, Port: p, Tags: tags, Weight: &weight}
 	if err := r.put(fmt.Sprintf("/v1/services/%s/instances/%s", service, b.id), body); err != nil {
-		t.Fatalf("register %s/%s: %v", service, b.id, err)
+		return fmt.Errorf("register %s/%s: %w", service, b.id, err)
 	}
+	return nil
 }
 
 func (r *roster) deregister(t testing.TB, service, id string) {
