@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"sync"
 	"sync/atomic"
 
@@ -28,6 +29,9 @@ type Gateway struct {
 	disc    *discovery
 	proxy   *httputil.ReverseProxy
 	table   atomic.Pointer[table]
+	// idHeader is Config.RequestIDHeader in canonical form, so the request
+	// path indexes header maps directly.
+	idHeader string
 
 	closeOnce sync.Once
 }
@@ -40,7 +44,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, idHeader: textproto.CanonicalMIMEHeaderKey(cfg.RequestIDHeader)}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 16
 	g.contact = &contactTracker{base: base, log: cfg.Logger}

@@ -49,12 +49,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.waitTags(r.Context())
 		rt = g.table.Load().match(r.Host, r.URL.Path)
 	}
-	id := r.Header.Get(g.cfg.RequestIDHeader)
-	if id == "" || len(id) > 200 {
-		id = newRequestID()
-		r.Header.Set(g.cfg.RequestIDHeader, id)
+	// One slice for both headers: the id costs one allocation, not three.
+	key := g.idHeader
+	ids := r.Header[key]
+	if len(ids) != 1 || ids[0] == "" || len(ids[0]) > 200 {
+		ids = []string{newRequestID()}
+		r.Header[key] = ids
 	}
-	w.Header().Set(g.cfg.RequestIDHeader, id)
+	id := ids[0]
+	w.Header()[key] = ids
 	if rt == nil {
 		g.metrics.unrouted.Inc()
 		writeError(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no route for %s%s", r.Host, r.URL.Path))
@@ -148,7 +151,8 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 func (g *Gateway) modifyResponse(resp *http.Response) error {
 	st := resp.Request.Context().Value(stateKey{}).(*reqState)
 	st.status = resp.StatusCode
-	resp.Header.Del(g.cfg.RequestIDHeader)
+	// The client gets the gateway's id, once.
+	delete(resp.Header, g.idHeader)
 	return nil
 }
 
