@@ -99,8 +99,9 @@ type Config struct {
 	// MaxIdlePerInstance bounds the idle keep-alive connections kept to
 	// each instance.
 	MaxIdlePerInstance int
-	// ResolveTimeout bounds how long a request waits for a route's first
-	// instance list right after start.
+	// ResolveTimeout bounds how long requests wait for the first instance
+	// lists after start; past it they are answered at once (404 or 503)
+	// even if the registry has never answered.
 	ResolveTimeout time.Duration
 
 	// RequestIDHeader carries the request id: kept from the client when

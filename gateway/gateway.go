@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -32,6 +33,8 @@ type Gateway struct {
 	// idHeader is Config.RequestIDHeader in canonical form, so the request
 	// path indexes header maps directly.
 	idHeader string
+	// startedAt bounds how long requests wait for the first lists.
+	startedAt time.Time
 
 	closeOnce sync.Once
 }
@@ -44,7 +47,7 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, idHeader: textproto.CanonicalMIMEHeaderKey(cfg.RequestIDHeader)}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, idHeader: textproto.CanonicalMIMEHeaderKey(cfg.RequestIDHeader), startedAt: time.Now()}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 16
 	g.contact = &contactTracker{base: base, log: cfg.Logger}

@@ -93,21 +93,22 @@ func (d *discovery) isTagsReady() bool {
 	}
 }
 
-func (g *Gateway) waitTags(ctx context.Context) {
-	t := time.NewTimer(g.cfg.ResolveTimeout)
-	defer t.Stop()
-	select {
-	case <-g.disc.tagsReady:
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
+// waitTags and waitPool hold a request until the first lists are in, but
+// only within ResolveTimeout of the start: a registry unreachable from the
+// start must not delay every request.
+func (g *Gateway) waitTags(ctx context.Context) { g.waitStart(ctx, g.disc.tagsReady) }
 
-func (g *Gateway) waitPool(ctx context.Context, p *pool) {
-	t := time.NewTimer(g.cfg.ResolveTimeout)
+func (g *Gateway) waitPool(ctx context.Context, p *pool) { g.waitStart(ctx, p.ready) }
+
+func (g *Gateway) waitStart(ctx context.Context, ready <-chan struct{}) {
+	d := time.Until(g.startedAt.Add(g.cfg.ResolveTimeout))
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-p.ready:
+	case <-ready:
 	case <-t.C:
 	case <-ctx.Done():
 	}

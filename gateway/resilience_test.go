@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,4 +222,40 @@ func TestKeepsRoutingWhenEveryRosterServerIsDown(t *testing.T) {
 	if v, err := metric(g, "roster_gateway_registry_stale_seconds "); err != nil || v <= 0 {
 		t.Errorf("registry_stale_seconds %v %v, want > 0", v, err)
 	}
+}
+
+func TestRegistryUnreachableFromTheStartAnswersAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	g, err := gateway.New(gateway.Config{Addrs: []string{nobody}, ResolveTimeout: 300 * time.Millisecond,
+		Routes: []gateway.Route{{Prefix: "/users", Service: "users"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() })
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+
+	retry.Eventually(t, 5*time.Second, func() error {
+		if h := g.Health(); h.Status != "stale" {
+			return fmt.Errorf("healthz %+v", h)
+		}
+		return nil
+	})
+	retry.Eventually(t, 5*time.Second, func() error {
+		start := time.Now()
+		a := get(t, srv.URL+"/users/1")
+		b := get(t, srv.URL+"/nowhere")
+		if a.status != http.StatusServiceUnavailable || b.status != http.StatusNotFound {
+			return fmt.Errorf("answers %d and %d", a.status, b.status)
+		}
+		if d := time.Since(start); d > 100*time.Millisecond {
+			return fmt.Errorf("took %v past the start", d)
+		}
+		return nil
+	})
 }
