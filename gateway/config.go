@@ -51,16 +51,26 @@ func ParseBalance(s string) (Balance, error) {
 	return RoundRobin, fmt.Errorf("balance %q: want round-robin, weighted or least-requests", s)
 }
 
-// Defaults of Config.
+// Defaults of Config, taken by its zero values.
 const (
-	DefaultConnectTimeout  = 2 * time.Second
+	// DefaultConnectTimeout is Config.ConnectTimeout's default.
+	DefaultConnectTimeout = 2 * time.Second
+	// DefaultResponseTimeout is Config.ResponseTimeout's default.
 	DefaultResponseTimeout = 30 * time.Second
-	DefaultMaxTries        = 3
-	DefaultEjectAfter      = 3
-	DefaultEjectFor        = 10 * time.Second
+	// DefaultMaxTries is Config.MaxTries's default: the first try and two
+	// retries.
+	DefaultMaxTries = 3
+	// DefaultEjectAfter is Config.EjectAfter's default.
+	DefaultEjectAfter = 3
+	// DefaultEjectFor is Config.EjectFor's default.
+	DefaultEjectFor = 10 * time.Second
+	// DefaultMaxEjectPercent is Config.MaxEjectPercent's default.
 	DefaultMaxEjectPercent = 50
-	DefaultMaxIdlePerInst  = 64
-	DefaultResolveTimeout  = 5 * time.Second
+	// DefaultMaxIdlePerInst is Config.MaxIdlePerInstance's default.
+	DefaultMaxIdlePerInst = 64
+	// DefaultResolveTimeout is Config.ResolveTimeout's default.
+	DefaultResolveTimeout = 5 * time.Second
+	// DefaultRequestIDHeader is Config.RequestIDHeader's default.
 	DefaultRequestIDHeader = "X-Request-Id"
 )
 

@@ -62,8 +62,9 @@ func (t *contactTracker) failed(server, cause string) {
 	}
 }
 
-// registryHealth is the "registry" part of /healthz.
-type registryHealth struct {
+// RegistryHealth is the "registry" part of /healthz: whether the gateway's
+// lists are fresh.
+type RegistryHealth struct {
 	// Reachable is false while the last request to a server failed.
 	Reachable bool `json:"reachable"`
 	// LastContact is when a server last answered.
@@ -76,10 +77,10 @@ type registryHealth struct {
 	staleFor time.Duration
 }
 
-func (t *contactTracker) health() registryHealth {
+func (t *contactTracker) health() RegistryHealth {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := registryHealth{Reachable: t.failingSince.IsZero()}
+	h := RegistryHealth{Reachable: t.failingSince.IsZero()}
 	if !t.lastOK.IsZero() {
 		lc := t.lastOK.UTC()
 		h.LastContact = &lc
@@ -97,7 +98,7 @@ type Health struct {
 	// Status is "ok", or "stale" while no Roster server answers and the
 	// gateway routes from its last known lists (it still serves: 200).
 	Status   string         `json:"status"`
-	Registry registryHealth `json:"registry"`
+	Registry RegistryHealth `json:"registry"`
 	Routes   []RouteHealth  `json:"routes"`
 }
 

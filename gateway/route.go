@@ -110,11 +110,16 @@ func stripPrefix(prefix, path string) string {
 	return rest
 }
 
-// Tags that define routes on instances.
+// Tags that define routes on instances, each as key=value.
 const (
+	// TagRoute routes a path prefix to the instance's service
+	// (gateway.route=/users); an instance may carry several.
 	TagRoute = "gateway.route"
+	// TagStrip removes the prefix before forwarding (gateway.strip=true).
 	TagStrip = "gateway.strip"
-	TagHost  = "gateway.host"
+	// TagHost restricts the instance's routes to one host
+	// (gateway.host=api.example.com); alone, it routes the whole host.
+	TagHost = "gateway.host"
 )
 
 // tagPrefix starts every tag the gateway reads: a service holding one is
