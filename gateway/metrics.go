@@ -111,6 +111,9 @@ var (
 	descInstances = prometheus.NewDesc("roster_gateway_route_instances",
 		"Instances a route balances over, by route, service and state (live or ejected).",
 		[]string{"route", "service", "state"}, nil)
+	descInFlight = prometheus.NewDesc("roster_gateway_instance_in_flight",
+		"Requests in flight to an instance (streams and WebSockets included), by service and instance.",
+		[]string{"service", "instance"}, nil)
 	descReachable = prometheus.NewDesc("roster_gateway_registry_reachable",
 		"1 when the last request to a Roster server succeeded; 0 while every server fails and the gateway routes from its last known lists.", nil, nil)
 	descStale = prometheus.NewDesc("roster_gateway_registry_stale_seconds",
@@ -121,6 +124,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descRoutes
 	ch <- descInstances
+	ch <- descInFlight
 	ch <- descReachable
 	ch <- descStale
 }
@@ -130,6 +134,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	t := c.g.table.Load()
 	ch <- prometheus.MustNewConstMetric(descRoutes, prometheus.GaugeValue, float64(len(t.all)))
 	now := time.Now().UnixNano()
+	seen := map[*backend]bool{}
 	for _, r := range t.all {
 		live, ejected := 0, 0
 		for _, m := range r.pool.list() {
@@ -137,6 +142,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ejected++
 			} else {
 				live++
+			}
+			if !seen[m.b] {
+				seen[m.b] = true
+				ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(m.b.inflight.Load()), m.b.service, m.b.id)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(live), r.name, r.Service, "live")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/gateway"
+	"github.com/rosterhq/roster/internal/retry"
 )
 
 func TestStreamingAnswersPassThroughAsWritten(t *testing.T) {
@@ -67,4 +68,37 @@ func TestWebSocketUpgradesAreTunnelled(t *testing.T) {
 			t.Fatalf("echo of %q: %q %v", msg, line, err)
 		}
 	}
+}
+
+func TestAClientLeavingMidStreamFreesTheInstance(t *testing.T) {
+	r := startRoster(t)
+	b := startBackend(t, "events-1")
+	t.Cleanup(b.unblock)
+	r.register(t, "events", b, 1)
+	g := startGateway(t, gateway.Config{Addrs: []string{r.addr()}, NoTagRoutes: true,
+		Routes: []gateway.Route{{Prefix: "/events", Service: "events"}}})
+	const inFlight = `roster_gateway_instance_in_flight{instance="events-1",service="events"}`
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "GET /events/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+	rd := bufio.NewReader(conn)
+	if _, err := http.ReadResponse(rd, nil); err != nil {
+		t.Fatal(err)
+	}
+	retry.Eventually(t, 5*time.Second, func() error {
+		if v, err := metric(g, inFlight); err != nil || v != 1 {
+			return fmt.Errorf("in flight %v %v, want 1 while streaming", v, err)
+		}
+		return nil
+	})
+	conn.Close() // the client goes away with the stream open
+	retry.Eventually(t, 5*time.Second, func() error {
+		if v, err := metric(g, inFlight); err != nil || v != 0 {
+			return fmt.Errorf("in flight %v %v after the client left, want 0", v, err)
+		}
+		return nil
+	})
 }

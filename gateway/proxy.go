@@ -69,17 +69,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(rt.pool.list()) == 0 && !rt.pool.isReady() {
 		g.waitPool(r.Context(), rt.pool)
 	}
+	// Deferred: ReverseProxy aborts a response whose body copy failed (the
+	// client or the instance went away) by panicking with
+	// http.ErrAbortHandler, and the in-flight count must still drop.
+	defer g.finish(r, st, start, id)
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// finish releases the instance that answered and accounts for the request.
+func (g *Gateway) finish(r *http.Request, st *reqState, start time.Time, id string) {
+	took := time.Since(start).Seconds()
 	if m := st.answered; m != nil {
 		m.b.release()
 		m.requests[classOf(st.status)].Inc()
-		m.latency.Observe(time.Since(start).Seconds())
+		m.latency.Observe(took)
 	} else if st.last != nil {
 		st.last.requests[classOf(st.status)].Inc()
-		st.last.latency.Observe(time.Since(start).Seconds())
+		st.last.latency.Observe(took)
 	} else {
-		rt.counters.noInstance.Inc()
-		rt.counters.latency.Observe(time.Since(start).Seconds())
+		st.route.counters.noInstance.Inc()
+		st.route.counters.latency.Observe(took)
 	}
 	g.accessLog(r, st, st.status, start, id)
 }
