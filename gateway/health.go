@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,7 +32,10 @@ func (t *contactTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	switch {
 	case err != nil:
-		if req.Context().Err() == nil {
+		// Canceled: the gateway stopped the watch. A deadline is a server
+		// that did not answer a blocking query in time (a partition that
+		// drops packets): that is a failure.
+		if !errors.Is(req.Context().Err(), context.Canceled) {
 			t.failed(req.URL.Host, err.Error())
 		}
 	case resp.StatusCode >= 500:
