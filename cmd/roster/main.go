@@ -30,6 +30,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "server":
 		return runServer(args[1:], stdout, stderr)
+	case "gateway":
+		return runGateway(args[1:], stdout, stderr)
 	default:
 		for _, v := range cliVerbs {
 			if v.Name == verb {
@@ -47,6 +49,7 @@ func usage(w io.Writer) {
 
 Usage:
   roster server [flags]     run a server (roster server --help lists every flag)
+  roster gateway [flags]    run an HTTP gateway routed by Roster (roster gateway --help)
   roster version            print the version
 `)
 	for _, v := range cliVerbs {
