@@ -196,18 +196,23 @@ type queryResult struct {
 	took        time.Duration
 }
 
+// firstQueryTimeout bounds a watch's first, non-blocking read.
+const firstQueryTimeout = 10 * time.Second
+
 func (w *Watcher) query(ctx context.Context, index uint64, out chan<- queryResult) {
 	start := time.Now()
 	opts := &QueryOptions{Status: w.opts.Status, Tag: w.opts.Tag}
-	qctx := ctx
+	// A plain first read answers at once: a server that takes the
+	// connection and never answers is gone after firstQueryTimeout. A
+	// blocking query may take its wait plus the server's jitter (up to
+	// wait/16); past that, the server or the path to it is gone.
+	limit := firstQueryTimeout
 	if index > 0 {
 		opts.Index, opts.Wait = index, w.opts.Wait
-		// The server adds up to wait/16 of jitter; past that, the server or
-		// the path to it is gone.
-		var cancel context.CancelFunc
-		qctx, cancel = context.WithTimeout(ctx, w.opts.Wait+w.opts.Wait/8+5*time.Second)
-		defer cancel()
+		limit = w.opts.Wait + w.opts.Wait/8 + 5*time.Second
 	}
+	qctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	list, known, err := w.c.instances(qctx, w.service, opts)
 	out <- queryResult{list: list, knownLeader: known, err: err, took: time.Since(start)}
 }
