@@ -311,7 +311,7 @@ func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
 		l.reap.remove(le)
 		le.reaping = false
 	case reapChanged || !wasCritical || !l.reap.has(le):
-		le.reapAt = l.wallTick(now, le.criticalSince+int64(le.deregAfter))
+		le.reapAt = l.wallTick(now, satAdd(le.criticalSince, le.deregAfter))
 		l.reap.push(le)
 	}
 }
@@ -434,7 +434,7 @@ func (l *Lessor) armAll(now tick) {
 			l.exp.push(le)
 		}
 		if le.critical() && le.deregAfter > 0 {
-			le.reapAt = max(l.wallTick(now, le.criticalSince+int64(le.deregAfter)), now+tick(le.ttl))
+			le.reapAt = max(l.wallTick(now, satAdd(le.criticalSince, le.deregAfter)), now+tick(le.ttl))
 			l.reap.push(le)
 		}
 	}
