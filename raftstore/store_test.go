@@ -910,3 +910,36 @@ func TestRestoreOnClusterReachesEveryServer(t *testing.T) {
 		t.Fatalf("write after restore: %v", err)
 	}
 }
+
+// A batch that names one instance twice keeps the last status, not the
+// first (issue #15).
+func TestBatchHeartbeatNamingAnInstanceTwiceLastWins(t *testing.T) {
+	c := startCluster(t, 1)
+	leader := c.waitForLeader()
+	ctx := ctxT(t)
+	in := testInstance("web", "w1")
+	in.TTL = 10 * time.Second
+	if _, _, err := leader.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, order := range [][2]api.Status{
+		{api.StatusCritical, api.StatusPassing},
+		{api.StatusPassing, api.StatusWarning},
+		{api.StatusWarning, api.StatusCritical},
+	} {
+		errs, idx, err := leader.Heartbeat(ctx, []api.BatchHeartbeat{
+			{Service: "web", ID: "w1", Status: order[0]},
+			{Service: "nobody", ID: "x"},
+			{Service: "WEB", ID: "w1", Status: order[1]},
+		})
+		if err != nil || errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], registry.ErrNotFound) {
+			t.Fatalf("heartbeat %v: %v %v", order, err, errs)
+		}
+		if err := leader.WaitApplied(ctx, idx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := leader.Catalog().Instance("w1"); got.Status != order[1] {
+			t.Fatalf("after %v the instance is %s, want the last status", order, got.Status)
+		}
+	}
+}
