@@ -86,6 +86,9 @@ type Config struct {
 	ApplyWait time.Duration
 	// RestoreTimeout bounds a snapshot download or restore.
 	RestoreTimeout time.Duration
+	// BodyReadTimeout is the base time allowed to read a request body
+	// (plus its length at MinBodyRate); 408 past it.
+	BodyReadTimeout time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -121,6 +124,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.ForwardTimeout, DefaultForwardTimeout)
 	setDefault(&c.ApplyWait, DefaultApplyWait)
 	setDefault(&c.RestoreTimeout, DefaultRestoreTimeout)
+	setDefault(&c.BodyReadTimeout, DefaultBodyReadTimeout)
 	if c.MaxBodyBytes < 0 || c.MaxRestoreBytes < 0 || c.MaxWatchers < 0 || c.MaxWait < 0 ||
 		c.CoalesceMax < 0 || c.SSEKeepAlive < 0 || c.MembersPoll < 0 || c.WriteTimeout < 0 ||
 		c.ForwardTimeout < 0 || c.ApplyWait < 0 || c.RestoreTimeout < 0 {
@@ -162,6 +166,9 @@ type Handler struct {
 	streams  sync.WaitGroup // blocking queries and SSE streams in flight
 	baseCtx  context.Context
 	cancel   context.CancelFunc
+
+	// restoring: a snapshot restore is running through this server.
+	restoring atomic.Bool
 }
 
 // New builds a Handler from cfg and starts its background goroutines (the
@@ -253,6 +260,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	h.bodyDeadline(w, r)
 	h.router.ServeHTTP(w, r)
 }
 

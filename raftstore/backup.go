@@ -94,6 +94,20 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	if err := s.leaderErr(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	// The header is checked before anything is spooled to disk.
+	var hdr [backupHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("restore: %w", badBackup("shorter than a backup header"))
+		}
+		return fmt.Errorf("restore: read backup: %w", err)
+	}
+	if !bytes.Equal(hdr[:8], []byte(backupMagic)) {
+		return fmt.Errorf("restore: %w", badBackup("not a Roster backup"))
+	}
+	if v := binary.BigEndian.Uint16(hdr[8:]); v != backupVersion {
+		return fmt.Errorf("restore: %w", badBackup("backup format version %d is unknown", v))
+	}
 	tmp, err := os.CreateTemp(s.tempDir(), "roster-restore-*")
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -102,7 +116,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	size, err := io.Copy(tmp, r)
+	size, err := io.Copy(tmp, io.MultiReader(bytes.NewReader(hdr[:]), r))
 	if err != nil {
 		return fmt.Errorf("restore: read backup: %w", err)
 	}
