@@ -110,3 +110,72 @@ func TestRestoreOneAtATimeAndDeclaredSizeChecked(t *testing.T) {
 	pw.Close()
 	<-first
 }
+
+// Past the connection cap a new connection is answered 429 with
+// Retry-After at once (never left hanging), and served again once a
+// connection closes (issue #15).
+func TestConnectionCapAnswers429(t *testing.T) {
+	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), n.h)
+	go func() { _ = srv.Serve(LimitListener(ln, 3, nil, nil)) }()
+	t.Cleanup(func() { srv.Close() })
+	get := func(c net.Conn) string {
+		fmt.Fprint(c, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		k, _ := c.Read(buf)
+		return string(buf[:k])
+	}
+	var held []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if a := get(c); !strings.HasPrefix(a, "HTTP/1.1 200") {
+			t.Fatalf("under the cap: %q", a)
+		}
+		held = append(held, c)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if a := get(c); !strings.HasPrefix(a, "HTTP/1.1 429") || !strings.Contains(a, "Retry-After: 1") ||
+		!strings.Contains(a, `"code":"too_many"`) || time.Since(start) > 2*time.Second {
+		t.Fatalf("over the cap after %v: %q", time.Since(start), a)
+	}
+	held[0].Close()
+	retry.Eventually(t, 5*time.Second, func() error {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if a := get(c); !strings.HasPrefix(a, "HTTP/1.1 200") {
+			return fmt.Errorf("after a connection closed: %q", a)
+		}
+		return nil
+	})
+}
+
+func TestConnAndWatcherCapsFromTheFileLimit(t *testing.T) {
+	for _, tc := range []struct {
+		files uint64
+		conns int
+	}{{1024, 768}, {4096, 3072}, {65536, 64512}, {100, 16}} {
+		if got := ConnCap(tc.files); got != tc.conns {
+			t.Errorf("ConnCap(%d) = %d, want %d", tc.files, got, tc.conns)
+		}
+	}
+	if w := WatcherCap(ConnCap(1024)); w >= ConnCap(1024) || w < 500 {
+		t.Errorf("WatcherCap(768) = %d", w)
+	}
+}
