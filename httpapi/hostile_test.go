@@ -179,3 +179,54 @@ func TestConnAndWatcherCapsFromTheFileLimit(t *testing.T) {
 		t.Errorf("WatcherCap(768) = %d", w)
 	}
 }
+
+// One client past its write or heartbeat rate gets 429 with Retry-After,
+// and the refused write changes nothing (issue #15).
+func TestPerClientRateLimits(t *testing.T) {
+	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
+		c.WriteRate, c.WriteBurst = 0.001, 5
+		c.HeartbeatRate, c.HeartbeatBurst = 0.001, 20
+	})
+	for i := range 5 {
+		n.register("web", fmt.Sprint("w", i), webBody)
+	}
+	a := n.do(http.MethodPut, "/v1/services/web/instances/w5", webBody)
+	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
+	if _, ok := n.store.c.cat.Instance("w5"); ok {
+		t.Fatal("a rate-limited registration was applied")
+	}
+	// A forged client header from an address that is no cluster member
+	// is not believed.
+	a = n.do(http.MethodDelete, "/v1/services/web/instances/w0", "", "X-Roster-Forwarded", "1", "X-Roster-Client", "10.9.9.9")
+	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
+
+	batch := `{"instances":[` + strings.TrimSuffix(strings.Repeat(`{"service":"web","id":"w1"},`, 15), ",") + `]}`
+	n.must(http.StatusOK, http.MethodPut, "/v1/heartbeats", batch)
+	a = n.do(http.MethodPut, "/v1/heartbeats", batch)
+	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
+	// What is left of the bucket still serves smaller batches.
+	n.must(http.StatusOK, http.MethodPut, "/v1/heartbeats", `{"instances":[`+strings.TrimSuffix(strings.Repeat(`{"service":"web","id":"w1"},`, 5), ",")+`]}`)
+	a = n.do(http.MethodPut, "/v1/services/web/instances/w1/heartbeat", "")
+	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
+}
+
+// The defaults let a client register and renew far more than the Go
+// client does in normal use.
+func TestDefaultRateLimitsAreGenerous(t *testing.T) {
+	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	for i := range 300 {
+		n.register("web", fmt.Sprint("w", i), webBody)
+	}
+	var b strings.Builder
+	b.WriteString(`{"instances":[`)
+	for i := range 300 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"service":"web","id":"w%d"}`, i)
+	}
+	b.WriteString(`]}`)
+	for range 20 {
+		n.must(http.StatusOK, http.MethodPut, "/v1/heartbeats", b.String())
+	}
+}

@@ -58,6 +58,10 @@ type Config struct {
 	// MaxConns caps open HTTP connections (0: derived from the file limit;
 	// negative: no cap). Past it a connection is answered 429.
 	MaxConns int
+	// ClientWriteRate and ClientHeartbeatRate limit each client address's
+	// writes and renewals per second (0: httpapi's defaults; negative: off).
+	ClientWriteRate     float64
+	ClientHeartbeatRate float64
 
 	// Store tuning, mostly for tests; zero values take the defaults.
 	SnapshotThreshold uint64
@@ -240,6 +244,11 @@ func Start(cfg Config) (*Node, error) {
 		Metrics:     n.metrics,
 		Gatherer:    n.metrics,
 		MaxWatchers: maxWatchers,
+
+		WriteRate:      cfg.ClientWriteRate,
+		WriteBurst:     burstOf(cfg.ClientWriteRate),
+		HeartbeatRate:  cfg.ClientHeartbeatRate,
+		HeartbeatBurst: burstOf(cfg.ClientHeartbeatRate),
 	})
 	if err != nil {
 		return nil, err
