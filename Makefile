@@ -28,6 +28,11 @@ lint: ## gofmt, go vet, staticcheck
 
 fuzz: ## a short run of every fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzServeDNS -fuzztime=20s ./dnsapi
+	$(GO) test -run='^$$' -fuzz=FuzzApplyCommand -fuzztime=15s ./registry
+	$(GO) test -run='^$$' -fuzz=FuzzRestoreSnapshot -fuzztime=15s ./registry
+	$(GO) test -run='^$$' -fuzz=FuzzBackupDecode -fuzztime=15s ./raftstore
+	$(GO) test -run='^$$' -fuzz=FuzzWriteBodies -fuzztime=15s ./httpapi
+	$(GO) test -run='^$$' -fuzz=FuzzListQuery -fuzztime=10s ./httpapi
 
 bench: ## Go benchmarks (never timed tests in CI)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

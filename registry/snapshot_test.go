@@ -154,7 +154,6 @@ func TestRestoreRefusesInvalidRecordsWithValidChecksum(t *testing.T) {
 		"id with NUL":        func(i *Instance) { i.ID = "a\x00b" },
 		"address not an ip":  func(i *Instance) { i.Address = "not an ip!!" },
 		"ttl negative":       func(i *Instance) { i.TTL = -time.Second },
-		"critical_since neg": func(i *Instance) { i.CriticalSince = -1 },
 		"deregister forever": func(i *Instance) { i.DeregisterAfter = 2562030 * time.Hour },
 	}
 	for name, edit := range cases {

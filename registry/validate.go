@@ -264,8 +264,7 @@ func hasControl(s string) bool {
 
 // ValidateStored checks an instance as it is stored (read from a snapshot
 // or a backup): every rule of a registration, already normalised (service
-// lowercase, weight at least 1, a status), and a critical_since that is
-// not negative. A backup that passes its checksum is still outside input.
+// lowercase, weight at least 1, a status). A backup that passes its checksum is still outside input.
 func ValidateStored(in *Instance) error {
 	v := *in
 	if err := Validate(&v, DevMinDeregisterAfter); err != nil {
@@ -278,8 +277,6 @@ func ValidateStored(in *Instance) error {
 		return invalid("weight", "must be 1-%d, got %d", MaxWeight, in.Weight)
 	case in.Status == "":
 		return invalid("status", "must be passing, warning or critical, got \"\"")
-	case in.CriticalSince < 0:
-		return invalid("critical_since", "negative: %d", in.CriticalSince)
 	}
 	return nil
 }
