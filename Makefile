@@ -31,6 +31,7 @@ fuzz: ## a short run of every fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzApplyCommand -fuzztime=15s ./registry
 	$(GO) test -run='^$$' -fuzz=FuzzRestoreSnapshot -fuzztime=15s ./registry
 	$(GO) test -run='^$$' -fuzz=FuzzBackupDecode -fuzztime=15s ./raftstore
+	$(GO) test -run='^$$' -fuzz=FuzzGossipMeta -fuzztime=10s ./raftstore
 	$(GO) test -run='^$$' -fuzz=FuzzWriteBodies -fuzztime=15s ./httpapi
 	$(GO) test -run='^$$' -fuzz=FuzzListQuery -fuzztime=10s ./httpapi
 

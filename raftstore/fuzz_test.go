@@ -64,3 +64,24 @@ func FuzzBackupDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGossipMeta reads arbitrary gossip tags (what any host that reaches
+// the gossip port can advertise): nothing panics, and the tags of a server
+// that was accepted read back the same.
+func FuzzGossipMeta(f *testing.F) {
+	f.Add("3f1c", "10.0.0.1:8300", "10.0.0.1:8500", "10.0.0.1:8600", "1.0", "c1", "3", "1", "42")
+	f.Add("", "10.0.0.1:8300", "", "", "", "", "x", "", "-1")
+	f.Add("id", "r", "", "", "", "", "99999999999999999999", "0", "18446744073709551616")
+	f.Fuzz(func(t *testing.T, id, raftAddr, httpAddr, dnsAddr, ver, cluster, expect, state, applied string) {
+		tags := map[string]string{tagID: id, tagRaft: raftAddr, tagHTTP: httpAddr, tagDNS: dnsAddr,
+			tagVersion: ver, tagCluster: cluster, tagExpect: expect, tagState: state, tagApplied: applied}
+		m, err := parseMeta(tags)
+		if err != nil {
+			return
+		}
+		back, err := parseMeta(m.tags())
+		if err != nil || back != m {
+			t.Fatalf("tags of %+v read back as %+v (%v)", m, back, err)
+		}
+	})
+}
