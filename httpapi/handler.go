@@ -89,9 +89,9 @@ type Config struct {
 	// BodyReadTimeout is the base time allowed to read a request body
 	// (plus its length at MinBodyRate); 408 past it.
 	BodyReadTimeout time.Duration
-	// WriteRate and WriteBurst limit registrations and deregistrations per
-	// second per client address; HeartbeatRate and HeartbeatBurst limit
-	// renewals (single or batched). Zero takes the default; a negative
+	// WriteRate and WriteBurst limit write requests (registrations,
+	// deregistrations, heartbeat requests) per second per client address;
+	// HeartbeatRate and HeartbeatBurst limit renewals (single or batched). Zero takes the default; a negative
 	// rate turns the limit off. Past it: 429 with Retry-After.
 	WriteRate      float64
 	WriteBurst     int
@@ -181,8 +181,10 @@ type Handler struct {
 
 	// restoring: a snapshot restore is running through this server.
 	restoring atomic.Bool
-	// writeLim and hbLim: per-client rate limits (nil: off).
+	// writeLim and hbLim: per-client rate limits (nil: off); tarpits
+	// counts refusals being held back.
 	writeLim, hbLim *clientLimits
+	tarpits         atomic.Int64
 }
 
 // New builds a Handler from cfg and starts its background goroutines (the

@@ -25,7 +25,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, errForwardedTwice)
 		return
 	}
-	if h.rateLimited(w, r, h.hbLim, 1, "heartbeats") {
+	if h.rateLimited(w, r, h.writeLim, 1, "write requests") || h.rateLimited(w, r, h.hbLim, 1, "heartbeats") {
 		return
 	}
 	name, err := serviceVar(r)
@@ -63,7 +63,7 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 
 // heartbeats answers PUT /v1/heartbeats: many renewals in one request.
 func (h *Handler) heartbeats(w http.ResponseWriter, r *http.Request) {
-	if h.forwardWrite(w, r) {
+	if h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests") {
 		return
 	}
 	var req api.HeartbeatsRequest

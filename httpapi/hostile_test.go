@@ -180,8 +180,9 @@ func TestConnAndWatcherCapsFromTheFileLimit(t *testing.T) {
 	}
 }
 
-// One client past its write or heartbeat rate gets 429 with Retry-After,
-// and the refused write changes nothing (issue #15).
+// One client past its write or heartbeat rate gets 429 with Retry-After
+// (held back a moment, so a client retrying at once is slowed), and the
+// refused write changes nothing (issue #15).
 func TestPerClientRateLimits(t *testing.T) {
 	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
 		c.WriteRate, c.WriteBurst = 0.001, 5
@@ -200,6 +201,11 @@ func TestPerClientRateLimits(t *testing.T) {
 	a = n.do(http.MethodDelete, "/v1/services/web/instances/w0", "", "X-Roster-Forwarded", "1", "X-Roster-Client", "10.9.9.9")
 	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
 
+	n = startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
+		c.WriteRate = -1
+		c.HeartbeatRate, c.HeartbeatBurst = 0.001, 20
+	})
+	n.register("web", "w1", webBody)
 	batch := `{"instances":[` + strings.TrimSuffix(strings.Repeat(`{"service":"web","id":"w1"},`, 15), ",") + `]}`
 	n.must(http.StatusOK, http.MethodPut, "/v1/heartbeats", batch)
 	a = n.do(http.MethodPut, "/v1/heartbeats", batch)

@@ -19,16 +19,25 @@ import (
 // counted where the client sent them, so the leader does not count them
 // again when they come from a cluster member.
 const (
-	// DefaultWriteRate is the registrations and deregistrations per second
-	// one client may send (DefaultWriteBurst at once).
-	DefaultWriteRate  = 2000
-	DefaultWriteBurst = 4000
+	// DefaultWriteRate is the write requests (registrations,
+	// deregistrations, heartbeat requests, single or batched) per second one
+	// client may send (DefaultWriteBurst at once). The Go client sends one
+	// heartbeat batch per process per third of a TTL.
+	DefaultWriteRate  = 1000
+	DefaultWriteBurst = 2000
 	// DefaultHeartbeatRate is the renewals per second one client may send,
 	// single or batched (DefaultHeartbeatBurst at once). The Go client
 	// renews all of a process's instances every third of the shortest TTL:
 	// 20,000/s is 60,000 instances at a 10 s TTL from one address.
 	DefaultHeartbeatRate  = 20000
 	DefaultHeartbeatBurst = 40000
+	// maxTarpit is how long a refusal is held back before it is sent:
+	// a client that ignores Retry-After and retries at once is slowed to
+	// one request per connection per maxTarpit, so refusing it costs the
+	// server next to nothing. At most maxTarpits are held at once (they
+	// hold a connection each); past that, refusals go out at once.
+	maxTarpit  = time.Second
+	maxTarpits = 1024
 	// limiterIdle is how long a client's limiter is kept after its last
 	// request; a full bucket (idle that long) is the same as a new one.
 	limiterIdle = time.Minute
@@ -119,7 +128,8 @@ func (h *Handler) fromMember(r *http.Request) bool {
 const headerClient = "X-Roster-Client"
 
 // rateLimited counts n operations of r against lim for r's client and,
-// over the limit, answers 429 with Retry-After and reports true. A
+// over the limit, answers 429 with Retry-After (held back maxTarpit first)
+// and reports true. A
 // follower's coalesced heartbeat batch (forwarded, from a member, naming
 // no client) was counted per client at the follower.
 func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request, lim *clientLimits, n int, what string) bool {
@@ -138,6 +148,16 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request, lim *clien
 	if ok {
 		return false
 	}
+	if h.tarpits.Add(1) <= maxTarpits {
+		t := time.NewTimer(maxTarpit)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-h.closing:
+		}
+		t.Stop()
+	}
+	h.tarpits.Add(-1)
 	secs := max(int64(math.Ceil(wait.Seconds())), 1)
 	w.Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
 	h.metrics.rateLimited.Inc()

@@ -63,7 +63,7 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs.DurationVar(&c.DeadServerGrace, "dead-server-grace", time.Minute, "how long a failed server stays in the Raft configuration before the leader removes it (only while quorum is safe)")
 	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "leave the Raft configuration on SIGTERM (default: stay a member and rejoin on restart)")
 	fs.IntVar(&c.MaxWatchers, "max-watchers", 0, "maximum concurrent blocking queries and event streams (0: default)")
-	fs.Float64Var(&c.ClientWriteRate, "client-write-rate", 0, "registrations and deregistrations per second one client address may send, bursts of twice that (0: 2000; -1: no limit); past it 429 with Retry-After")
+	fs.Float64Var(&c.ClientWriteRate, "client-write-rate", 0, "write requests (registrations, deregistrations, heartbeat requests) per second one client address may send, bursts of twice that (0: 1000; -1: no limit); past it 429 with Retry-After")
 	fs.Float64Var(&c.ClientHeartbeatRate, "client-heartbeat-rate", 0, "renewals per second (single or batched) one client address may send, bursts of twice that (0: 20000; -1: no limit)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "maximum open HTTP connections, past which a connection is answered 429 (0: the file limit less headroom for Raft, gossip, bbolt and DNS; -1: no cap)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
