@@ -34,6 +34,7 @@ fuzz: ## a short run of every fuzz target
 	$(GO) test -run='^$$' -fuzz=FuzzGossipMeta -fuzztime=10s ./raftstore
 	$(GO) test -run='^$$' -fuzz=FuzzWriteBodies -fuzztime=15s ./httpapi
 	$(GO) test -run='^$$' -fuzz=FuzzListQuery -fuzztime=10s ./httpapi
+	$(GO) test -run='^$$' -fuzz=FuzzStrictDecodeIsStricter -fuzztime=10s ./httpapi
 
 bench: ## Go benchmarks (never timed tests in CI)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -40,27 +40,44 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any, requir
 	if err != nil {
 		return err
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if required {
+			return invalidf("body", "request body is required")
+		}
+		return nil
+	}
+	if !strict {
+		return decodeLoose(data, dst, false)
+	}
+	strictErr := decodeStrict(data, dst)
+	if strictErr == nil {
+		return nil
+	}
+	// Explain the refusal in encoding/json's terms where it refuses too
+	// (syntax, types, unknown fields); what only the strict rules refuse
+	// gets their own message.
+	if err := decodeLoose(data, reflect.New(reflect.TypeOf(dst).Elem()).Interface(), true); err != nil {
+		return err
+	}
+	return strictErr
+}
+
+// decodeLoose decodes with encoding/json, refusing unknown fields when
+// disallowUnknown: the Consul subset's reading, and the native API's
+// explanation of a refusal.
+func decodeLoose(data []byte, dst any, disallowUnknown bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if strict {
+	if disallowUnknown {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) {
-			if required {
-				return invalidf("body", "request body is required")
-			}
-			return nil
-		}
 		return jsonError(err)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return invalidf("body", "unexpected data after the JSON object")
 	}
-	if !strict {
-		return nil
-	}
-	return strictJSON(data, dst)
+	return nil
 }
 
 // jsonError turns a decoding error into a 400 that names the field.

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -85,6 +87,27 @@ func FuzzListQuery(f *testing.F) {
 		}
 		if q.blocking && (q.wait <= 0 || q.wait > h.cfg.MaxWait+h.cfg.MaxWait/16) {
 			t.Fatalf("query %q: wait %v outside (0, MaxWait + jitter]", raw, q.wait)
+		}
+	})
+}
+
+// FuzzStrictDecodeIsStricter checks that the strict decoder never accepts
+// a body encoding/json refuses, and that both read an accepted body alike.
+func FuzzStrictDecodeIsStricter(f *testing.F) {
+	f.Add(`{"address":"10.0.0.1","port":80,"tags":["a"],"meta":{"k":"v"},"weight":2,"ttl":"10s"}`)
+	f.Add(`{"address":"10.0.0.1","port":80.0}`)
+	f.Add(`{"address":"10.0.0.1","port":1e2,"weight":null}`)
+	f.Add(`{"port":-0,"tags":null,"meta":{}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var strict, loose api.RegisterRequest
+		if decodeStrict([]byte(body), &strict) != nil {
+			return
+		}
+		if err := decodeLoose([]byte(body), &loose, true); err != nil {
+			t.Fatalf("strict accepted what encoding/json refuses: %v", err)
+		}
+		if !reflect.DeepEqual(strict, loose) {
+			t.Fatalf("strict read %+v, encoding/json %+v", strict, loose)
 		}
 	})
 }

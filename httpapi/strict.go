@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -22,14 +21,11 @@ import (
 // (instead of being stored as U+FFFD). encoding/json/v2's rules, through
 // its standalone module.
 
-// strictJSON checks data against dst's type with exact names, no duplicate
-// keys and valid UTF-8. dst has already been decoded from data by
-// encoding/json, so data is well-formed and of the right shape; what is
-// left are the rules encoding/json does not keep. Errors are 400s naming
-// the field.
-func strictJSON(data []byte, dst any) error {
-	v := reflect.New(reflect.TypeOf(dst).Elem()).Interface()
-	err := jsonv2.Unmarshal(data, v, jsonv2.RejectUnknownMembers(true))
+// decodeStrict decodes data into dst with exact names, no duplicate keys,
+// no unknown fields and valid UTF-8 (and about twice as fast as
+// encoding/json). Errors are 400s naming the field.
+func decodeStrict(data []byte, dst any) error {
+	err := jsonv2.Unmarshal(data, dst, jsonv2.RejectUnknownMembers(true))
 	if err == nil {
 		return nil
 	}
