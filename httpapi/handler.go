@@ -185,6 +185,7 @@ type Handler struct {
 	// counts refusals being held back.
 	writeLim, hbLim *clientLimits
 	tarpits         atomic.Int64
+	memberIPs       memberIPs
 }
 
 // New builds a Handler from cfg and starts its background goroutines (the

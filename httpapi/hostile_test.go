@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
 )
 
@@ -234,5 +235,26 @@ func TestDefaultRateLimitsAreGenerous(t *testing.T) {
 	b.WriteString(`]}`)
 	for range 20 {
 		n.must(http.StatusOK, http.MethodPut, "/v1/heartbeats", b.String())
+	}
+}
+
+// A write a follower forwards is counted for the client the follower names,
+// because it comes from a member's address.
+func TestForwardedWritesCountForTheOriginalClient(t *testing.T) {
+	store := newLeaderStore(newFakeCluster())
+	store.setMembers([]api.Member{{Name: "s2", ID: "s2", HTTPAddr: "127.0.0.1:8500", State: "alive"}})
+	n := startNode(t, store, func(c *Config) { c.WriteRate, c.WriteBurst = 0.001, 2 })
+	fwd := func(client, id string) answer {
+		return n.do(http.MethodPut, "/v1/services/web/instances/"+id, webBody,
+			"X-Roster-Forwarded", "1", "X-Roster-Client", client)
+	}
+	for i := range 2 {
+		if a := fwd("10.1.1.1", fmt.Sprint("a", i)); a.status != http.StatusOK {
+			t.Fatalf("forwarded write %d: %s", i, a)
+		}
+	}
+	checkError(t, fwd("10.1.1.1", "a2"), http.StatusTooManyRequests, "too_many", "", true)
+	if a := fwd("10.2.2.2", "b0"); a.status != http.StatusOK {
+		t.Fatalf("another client behind the same follower was limited: %s", a)
 	}
 }

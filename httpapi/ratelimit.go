@@ -111,15 +111,37 @@ func (h *Handler) fromMember(r *http.Request) bool {
 	if r.Header.Get(api.HeaderForwarded) == "" {
 		return false
 	}
-	ip := clientKey(r)
-	for _, m := range h.store.Members() {
-		for _, addr := range []string{m.HTTPAddr, m.RaftAddr, m.GossipAddr} {
-			if host, _, err := net.SplitHostPort(addr); err == nil && host == ip {
-				return true
+	return h.memberIPs.has(h.store, clientKey(r), time.Now())
+}
+
+// memberIPs caches the IP addresses of the cluster's members (Members
+// asks Raft for its configuration: too slow for every forwarded write).
+// An address it does not know refreshes it, at most once a second.
+type memberIPs struct {
+	mu        sync.Mutex
+	ips       map[string]bool
+	refreshed time.Time
+}
+
+func (m *memberIPs) has(store Store, ip string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ips[ip] {
+		return true
+	}
+	if now.Sub(m.refreshed) < time.Second {
+		return false
+	}
+	m.refreshed = now
+	m.ips = make(map[string]bool)
+	for _, mem := range store.Members() {
+		for _, addr := range []string{mem.HTTPAddr, mem.RaftAddr, mem.GossipAddr} {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				m.ips[host] = true
 			}
 		}
 	}
-	return false
+	return m.ips[ip]
 }
 
 // headerClient carries, on a request a follower forwards, the address of
