@@ -575,6 +575,7 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		l.jumps++
 		l.lastJump = now
 		l.armAll(l.tick(now))
+		l.restartRhythms(l.tick(now))
 		l.log.Warn("lease clock jumped: re-armed every lease instead of expiring",
 			"gap", gap, "threshold", l.cfg.ClockJump, "leases", l.exp.len(), "reaps", l.reap.len())
 		return nil, nil

@@ -128,6 +128,26 @@ func (l *Lessor) forgetRenewals(le *lease) {
 	le.renewals, le.interval, le.lastRenew = 0, 0, 0
 }
 
+// restartRhythms counts every established lease as renewed now, keeping
+// the intervals learned: after a pause of this process (a clock jump) the
+// renewals that arrived meanwhile were never seen, and the leases must not
+// all look late at once.
+func (l *Lessor) restartRhythms(now tick) {
+	for _, le := range l.leases {
+		if !le.established {
+			continue
+		}
+		if le.late {
+			le.late = false
+			l.ren.adjust(le.service, 0, -1)
+		}
+		le.lastRenew = now
+		le.lateAt = now + min(le.interval*lateNum/lateDen, tick(le.ttl))
+		le.lateKey = le.lateAt
+		l.late.push(le)
+	}
+}
+
 // markLate moves the established leases whose renewal is overdue at t out
 // of the late heap into the late counts.
 func (l *Lessor) markLate(t tick) {

@@ -242,3 +242,16 @@ func TestReapsHeldDuringPause(t *testing.T) {
 		t.Fatalf("reaped %v during a pause", r)
 	}
 }
+
+// After a pause of the leader itself (a clock jump), the established
+// leases do not all look late at once: no pause, nothing expires.
+func TestClockJumpDoesNotTripProtection(t *testing.T) {
+	f := newFleet(t, LeaseConfig{}, 10, 3, 10*time.Second)
+	f.e.clock.advance(8 * time.Second) // the process was stopped
+	if x := f.beat(20*time.Second, func(string) bool { return true }); len(x) != 0 {
+		t.Fatalf("expired %v after a clock jump", x)
+	}
+	if s := f.e.l.Stats(); s.Pauses != 0 || s.ClockJumps != 1 {
+		t.Fatalf("stats %+v, want one clock jump and no pause", s)
+	}
+}
