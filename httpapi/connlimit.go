@@ -14,15 +14,16 @@ import (
 // instead of exhausting the descriptors Raft, gossip, bbolt and DNS need
 // (and making even /livez unreachable).
 const (
-	// ConnHeadroom is what the connection cap leaves of the file limit for
-	// everything else (Raft and its connection pool, gossip, bbolt files,
-	// DNS sockets, forwarding to the leader, logs): a quarter of the
-	// limit, at least 128 and at most 1024 descriptors.
+	// The connection cap leaves of the file limit, for everything else
+	// (Raft and its connection pool, gossip, bbolt files, DNS sockets,
+	// forwarding to the leader, logs), a quarter of the limit: at least
+	// minConnHeadroom and at most maxConnHeadroom descriptors.
 	minConnHeadroom = 128
 	maxConnHeadroom = 1024
 )
 
-// ConnCap derives the HTTP connection cap from the file limit.
+// ConnCap derives the HTTP connection cap from the file limit (16 at the
+// least, for a limit too small to share).
 func ConnCap(fileLimit uint64) int {
 	headroom := min(max(fileLimit/4, minConnHeadroom), maxConnHeadroom)
 	if fileLimit <= headroom+16 {

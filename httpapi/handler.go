@@ -91,8 +91,9 @@ type Config struct {
 	BodyReadTimeout time.Duration
 	// WriteRate and WriteBurst limit write requests (registrations,
 	// deregistrations, heartbeat requests) per second per client address;
-	// HeartbeatRate and HeartbeatBurst limit renewals (single or batched). Zero takes the default; a negative
-	// rate turns the limit off. Past it: 429 with Retry-After.
+	// HeartbeatRate and HeartbeatBurst limit renewals (single or batched).
+	// Zero takes the default; a negative rate turns the limit off. Past
+	// it: 429 with Retry-After.
 	WriteRate      float64
 	WriteBurst     int
 	HeartbeatRate  float64
