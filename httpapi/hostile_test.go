@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -256,5 +257,19 @@ func TestForwardedWritesCountForTheOriginalClient(t *testing.T) {
 	checkError(t, fwd("10.1.1.1", "a2"), http.StatusTooManyRequests, "too_many", "", true)
 	if a := fwd("10.2.2.2", "b0"); a.status != http.StatusOK {
 		t.Fatalf("another client behind the same follower was limited: %s", a)
+	}
+}
+
+// Other front ends (the Consul subset) take their writes through
+// ForwardWrite, and so meet the same per-client write limit.
+func TestForwardWriteAppliesTheWriteLimit(t *testing.T) {
+	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.WriteRate, c.WriteBurst = 0.001, 1 })
+	req := httptest.NewRequest(http.MethodPut, "/v1/agent/service/register", strings.NewReader(`{}`))
+	if rec := httptest.NewRecorder(); n.h.ForwardWrite(rec, req) {
+		t.Fatalf("the first write was not left to the caller: %d %s", rec.Code, rec.Body)
+	}
+	rec := httptest.NewRecorder()
+	if !n.h.ForwardWrite(rec, req) || rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("the second write answered %d %v", rec.Code, rec.Header())
 	}
 }
