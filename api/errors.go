@@ -17,6 +17,8 @@ const (
 	CodeMethod         = "method_not_allowed"
 	CodeNotAcceptable  = "not_acceptable"
 	CodeNotImplemented = "not_implemented" // 501: a Consul endpoint Roster does not serve
+	// CodeUnsupportedMediaType answers 415: a body that is not JSON.
+	CodeUnsupportedMediaType = "unsupported_media_type"
 )
 
 // Error is the body of every error answer: {"error": "...", "code": "..."}.

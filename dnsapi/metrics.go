@@ -53,3 +53,17 @@ func (m *metrics) rcode(rc int) {
 	}
 	m.otherRcode.Inc()
 }
+
+// acceptCounted is acceptQuery with the packets it refuses counted in
+// roster_dns_queries_total: miekg/dns answers them (NOTIMP, FORMERR)
+// without reaching ServeDNS.
+func (s *Server) acceptCounted(dh dns.Header) dns.MsgAcceptAction {
+	action := acceptQuery(dh)
+	switch action {
+	case dns.MsgReject:
+		s.metrics.rcode(dns.RcodeFormatError)
+	case dns.MsgRejectNotImplemented:
+		s.metrics.rcode(dns.RcodeNotImplemented)
+	}
+	return action
+}

@@ -200,12 +200,12 @@ func (s *Server) Start(addr string) error {
 		PacketConn:    pc,
 		Handler:       s,
 		UDPSize:       dns.DefaultMsgSize,
-		MsgAcceptFunc: acceptQuery,
+		MsgAcceptFunc: s.acceptCounted,
 	}
 	tcp := &dns.Server{
 		Listener:      ln,
 		Handler:       s,
-		MsgAcceptFunc: acceptQuery,
+		MsgAcceptFunc: s.acceptCounted,
 	}
 	s.idle = []io.Closer{pc, ln}
 	for i, srv := range []*dns.Server{udp, tcp} {

@@ -577,6 +577,22 @@ func TestMetricsCountRcodesAndCache(t *testing.T) {
 	}
 	exchange(t, srv, "udp", "nosuch.service.roster.", dns.TypeA, 0)
 	exchange(t, srv, "udp", "example.com.", dns.TypeA, 0)
+	// Refused before ServeDNS (issue #15): NOTIFY and UPDATE answer
+	// NOTIMP, two questions FORMERR, and each is counted.
+	for _, op := range []int{dns.OpcodeNotify, dns.OpcodeUpdate} {
+		m := new(dns.Msg)
+		m.SetQuestion("web.service.roster.", dns.TypeA)
+		m.Opcode = op
+		if r := exchangeMsg(t, srv, "udp", m); r.Rcode != dns.RcodeNotImplemented {
+			t.Fatalf("opcode %d answered %s", op, dns.RcodeToString[r.Rcode])
+		}
+	}
+	two := new(dns.Msg)
+	two.SetQuestion("web.service.roster.", dns.TypeA)
+	two.Question = append(two.Question, two.Question[0])
+	if r := exchangeMsg(t, srv, "udp", two); r.Rcode != dns.RcodeFormatError {
+		t.Fatalf("two questions answered %s", dns.RcodeToString[r.Rcode])
+	}
 	got := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -593,6 +609,8 @@ func TestMetricsCountRcodesAndCache(t *testing.T) {
 		"roster_dns_queries_total/NOERROR":   3,
 		"roster_dns_queries_total/NXDOMAIN":  1,
 		"roster_dns_queries_total/REFUSED":   1,
+		"roster_dns_queries_total/NOTIMP":    2,
+		"roster_dns_queries_total/FORMERR":   1,
 		"roster_dns_answer_cache_total/hit":  2,
 		"roster_dns_answer_cache_total/miss": 2,
 	}

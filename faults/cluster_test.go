@@ -175,6 +175,9 @@ func (c *cluster) serverArgs(n *node, spec nodeSpec) []string {
 		"--raft-addr", n.raftAddr(),
 		"--gossip-addr", n.gossipAddr(),
 		"--advertise-addr", n.clusterIP,
+		// The whole workload comes from the test host's one address:
+		// per-client rate limits off.
+		"--client-write-rate", "-1", "--client-heartbeat-rate", "-1",
 	}
 	if spec.bootstrapExpect > 0 {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(spec.bootstrapExpect))

@@ -155,8 +155,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // snapshotRestore answers PUT /v1/snapshot: the body replaces the catalog
-// (at the leader; a follower forwards it).
+// (at the leader; a follower forwards it). One restore at a time per
+// server: the next answers 409 with Retry-After.
 func (h *Handler) snapshotRestore(w http.ResponseWriter, r *http.Request) {
+	release, err := h.restoreGate(w, r)
+	if err != nil {
+		h.writeError(w, err)
+		return
+	}
+	defer release()
 	if !h.store.IsLeader() {
 		h.forward(w, r, forwardWrite, h.cfg.MaxRestoreBytes, h.cfg.RestoreTimeout)
 		return

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"reflect"
@@ -17,35 +19,62 @@ import (
 )
 
 // decodeBody decodes the request's JSON body into dst, capped at
-// MaxBodyBytes. Unknown fields, wrong types, malformed JSON and data after
-// the object are 400s naming the field; an empty body is an error only when
-// required.
+// MaxBodyBytes. Unknown fields (names match exactly), keys given twice,
+// invalid UTF-8, wrong types, malformed JSON and data after the object are
+// 400s naming the field; a Content-Type that is not JSON is 415; an empty
+// body is an error only when required.
 func (h *Handler) decodeBody(w http.ResponseWriter, r *http.Request, dst any, required bool) error {
 	return h.decode(w, r, dst, required, true)
 }
 
-// decode is decodeBody with unknown fields allowed unless strict.
+// decode is decodeBody with unknown fields allowed and the JSON read as
+// encoding/json reads it (any Content-Type, names matched loosely) unless
+// strict: the Consul subset's foreign clients send bodies that way.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any, required, strict bool) error {
-	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
 	if strict {
+		if err := checkJSONContentType(r); err != nil {
+			return err
+		}
+	}
+	data, err := h.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		if required {
+			return invalidf("body", "request body is required")
+		}
+		return nil
+	}
+	if !strict {
+		return decodeLoose(data, dst, false)
+	}
+	strictErr := decodeStrict(data, dst)
+	if strictErr == nil {
+		return nil
+	}
+	// Explain the refusal in encoding/json's terms where it refuses too
+	// (syntax, types, unknown fields); what only the strict rules refuse
+	// gets their own message.
+	if err := decodeLoose(data, reflect.New(reflect.TypeOf(dst).Elem()).Interface(), true); err != nil {
+		return err
+	}
+	return strictErr
+}
+
+// decodeLoose decodes with encoding/json, refusing unknown fields when
+// disallowUnknown: the Consul subset's reading, and the native API's
+// explanation of a refusal.
+func decodeLoose(data []byte, dst any, disallowUnknown bool) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if disallowUnknown {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) {
-			if required {
-				return invalidf("body", "request body is required")
-			}
-			return nil
-		}
 		return jsonError(err)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
 		return invalidf("body", "unexpected data after the JSON object")
 	}
 	return nil
@@ -206,8 +235,14 @@ func (h *Handler) parseListQuery(r *http.Request) (listQuery, error) {
 }
 
 // parseWait accepts a Go duration ("30s", "5m") or plain seconds ("30").
+// Both forms saturate instead of overflowing, so a huge wait is capped like
+// any wait above MaxWait.
 func parseWait(s string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n > uint64(math.MaxInt64/int64(time.Second)) {
+			return math.MaxInt64, nil
+		}
 		return time.Duration(n) * time.Second, nil
 	}
 	d, err := time.ParseDuration(s)

@@ -69,6 +69,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKi
 	}
 	copyHeaders(out.Header, r.Header)
 	out.Header[api.HeaderForwarded] = forwardedHdrOnce
+	out.Header[headerClient] = []string{clientKey(r)}
 	h.metrics.forwarded[kind].Inc()
 	resp, err := h.client.Do(out)
 	if err != nil {

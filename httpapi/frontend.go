@@ -14,8 +14,10 @@ import (
 // leader (marked so that it is forwarded at most once, answered only after
 // this server applied the index the leader's answer carries in
 // X-Roster-Index), and reports whether it did: the request is then answered.
+// A write handled here counts against its client's write rate limit; past
+// it ForwardWrite answers 429 and reports true as well.
 func (h *Handler) ForwardWrite(w http.ResponseWriter, r *http.Request) bool {
-	return h.forwardWrite(w, r)
+	return h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests")
 }
 
 // ForwardRead forwards a read to the leader (a ?consistent read on a

@@ -86,6 +86,18 @@ type Config struct {
 	ApplyWait time.Duration
 	// RestoreTimeout bounds a snapshot download or restore.
 	RestoreTimeout time.Duration
+	// BodyReadTimeout is the base time allowed to read a request body
+	// (plus its length at MinBodyRate); 408 past it.
+	BodyReadTimeout time.Duration
+	// WriteRate and WriteBurst limit write requests (registrations,
+	// deregistrations, heartbeat requests) per second per client address;
+	// HeartbeatRate and HeartbeatBurst limit renewals (single or batched).
+	// Zero takes the default; a negative rate turns the limit off. Past
+	// it: 429 with Retry-After.
+	WriteRate      float64
+	WriteBurst     int
+	HeartbeatRate  float64
+	HeartbeatBurst int
 }
 
 func (c *Config) setDefaults() error {
@@ -121,6 +133,11 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.ForwardTimeout, DefaultForwardTimeout)
 	setDefault(&c.ApplyWait, DefaultApplyWait)
 	setDefault(&c.RestoreTimeout, DefaultRestoreTimeout)
+	setDefault(&c.BodyReadTimeout, DefaultBodyReadTimeout)
+	setDefault(&c.WriteRate, DefaultWriteRate)
+	setDefault(&c.WriteBurst, DefaultWriteBurst)
+	setDefault(&c.HeartbeatRate, DefaultHeartbeatRate)
+	setDefault(&c.HeartbeatBurst, DefaultHeartbeatBurst)
 	if c.MaxBodyBytes < 0 || c.MaxRestoreBytes < 0 || c.MaxWatchers < 0 || c.MaxWait < 0 ||
 		c.CoalesceMax < 0 || c.SSEKeepAlive < 0 || c.MembersPoll < 0 || c.WriteTimeout < 0 ||
 		c.ForwardTimeout < 0 || c.ApplyWait < 0 || c.RestoreTimeout < 0 {
@@ -129,7 +146,7 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | float64 | time.Duration](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
@@ -162,6 +179,14 @@ type Handler struct {
 	streams  sync.WaitGroup // blocking queries and SSE streams in flight
 	baseCtx  context.Context
 	cancel   context.CancelFunc
+
+	// restoring: a snapshot restore is running through this server.
+	restoring atomic.Bool
+	// writeLim and hbLim: per-client rate limits (nil: off); tarpits
+	// counts refusals being held back.
+	writeLim, hbLim *clientLimits
+	tarpits         atomic.Int64
+	memberIPs       memberIPs
 }
 
 // New builds a Handler from cfg and starts its background goroutines (the
@@ -190,6 +215,7 @@ func New(cfg Config) (*Handler, error) {
 	h.coal = newCoalescer(h)
 	h.members = newMemberWatch(h)
 	m.watchers(func() float64 { return float64(h.watchers.Load()) })
+	h.writeLim, h.hbLim = cfg.clientLimits()
 	h.router = h.routes()
 	return h, nil
 }
@@ -253,6 +279,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	h.bodyDeadline(w, r)
 	h.router.ServeHTTP(w, r)
 }
 

@@ -25,6 +25,9 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, errForwardedTwice)
 		return
 	}
+	if h.rateLimited(w, r, h.writeLim, 1, "write requests") || h.rateLimited(w, r, h.hbLim, 1, "heartbeats") {
+		return
+	}
 	name, err := serviceVar(r)
 	if err != nil {
 		h.writeError(w, err)
@@ -60,12 +63,15 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 
 // heartbeats answers PUT /v1/heartbeats: many renewals in one request.
 func (h *Handler) heartbeats(w http.ResponseWriter, r *http.Request) {
-	if h.forwardWrite(w, r) {
+	if h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests") {
 		return
 	}
 	var req api.HeartbeatsRequest
 	if err := h.decodeBody(w, r, &req, true); err != nil {
 		h.writeError(w, err)
+		return
+	}
+	if h.rateLimited(w, r, h.hbLim, len(req.Instances), "heartbeats") {
 		return
 	}
 	for i := range req.Instances {

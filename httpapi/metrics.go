@@ -73,6 +73,7 @@ type metrics struct {
 	coalescedBeats  prometheus.Counter
 	coalescedBatchs prometheus.Counter
 	watchRejected   prometheus.Counter
+	rateLimited     prometheus.Counter
 }
 
 // forwardKind says what a follower forwarded to the leader.
@@ -121,6 +122,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		{&m.coalescedBeats, "coalesced_heartbeats_total", "Single heartbeats a follower gathered into batches."},
 		{&m.coalescedBatchs, "coalesced_batches_total", "Heartbeat batches a follower sent to the leader."},
 		{&m.watchRejected, "watches_rejected_total", "Blocking queries and SSE streams refused with 429 (watcher limit)."},
+		{&m.rateLimited, "rate_limited_total", "Writes and heartbeats refused with 429 (per-client rate limit)."},
 	}
 	for _, c := range counters {
 		ctr, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{

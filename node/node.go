@@ -55,6 +55,13 @@ type Config struct {
 
 	// MaxWatchers caps concurrent blocking queries and event streams.
 	MaxWatchers int
+	// MaxConns caps open HTTP connections (0: derived from the file limit;
+	// negative: no cap). Past it a connection is answered 429.
+	MaxConns int
+	// ClientWriteRate and ClientHeartbeatRate limit each client address's
+	// writes and renewals per second (0: httpapi's defaults; negative: off).
+	ClientWriteRate     float64
+	ClientHeartbeatRate float64
 
 	// Store tuning, mostly for tests; zero values take the defaults.
 	SnapshotThreshold uint64
@@ -230,12 +237,18 @@ func Start(cfg Config) (*Node, error) {
 	cleanups = append(cleanups, func() { n.store.Close() })
 	n.catalog.p.Store(n.store.Catalog())
 
+	maxConns, maxWatchers := httpLimits(cfg, n.log)
 	n.handler, err = httpapi.New(httpapi.Config{
 		Store:       n.store,
 		Logger:      cfg.Logger,
 		Metrics:     n.metrics,
 		Gatherer:    n.metrics,
-		MaxWatchers: cfg.MaxWatchers,
+		MaxWatchers: maxWatchers,
+
+		WriteRate:      cfg.ClientWriteRate,
+		WriteBurst:     burstOf(cfg.ClientWriteRate),
+		HeartbeatRate:  cfg.ClientHeartbeatRate,
+		HeartbeatBurst: burstOf(cfg.ClientHeartbeatRate),
 	})
 	if err != nil {
 		return nil, err
@@ -251,9 +264,13 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.httpSrv = httpapi.NewServer(n.httpLn.Addr().String(), consul.Mount(n.handler))
+	httpLn := n.httpLn
+	if maxConns > 0 {
+		httpLn = httpapi.LimitListener(httpLn, maxConns, n.log, nil)
+	}
 	go func() {
 		defer close(n.served)
-		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()

@@ -94,6 +94,20 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	if err := s.leaderErr(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	// The header is checked before anything is spooled to disk.
+	var hdr [backupHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("restore: %w", badBackup("shorter than a backup header"))
+		}
+		return fmt.Errorf("restore: read backup: %w", err)
+	}
+	if !bytes.Equal(hdr[:8], []byte(backupMagic)) {
+		return fmt.Errorf("restore: %w", badBackup("not a Roster backup"))
+	}
+	if v := binary.BigEndian.Uint16(hdr[8:]); v != backupVersion {
+		return fmt.Errorf("restore: %w", badBackup("backup format version %d is unknown", v))
+	}
 	tmp, err := os.CreateTemp(s.tempDir(), "roster-restore-*")
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -102,16 +116,16 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	size, err := io.Copy(tmp, r)
-	if err != nil {
-		return fmt.Errorf("restore: read backup: %w", err)
+	if _, err := tmp.Write(hdr[:]); err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
-	index, term, payload, err := verifyBackup(tmp, size)
+	body, err := spoolVerified(tmp, r, binary.BigEndian.Uint64(hdr[10:]))
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := registry.New().Restore(bufio.NewReader(io.NewSectionReader(tmp, payload.off, payload.n)), index); err != nil {
-		return badBackup("catalog snapshot: %v", err)
+	index, term, payload, err := verifyBackup(tmp, backupHeader+body)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -126,7 +140,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("restore: %w", s.mapRaftErr(err))
 	}
 	s.log.Info("backup restored on the cluster", "backup_index", index, "applied_index", s.applied.load(),
-		"bytes", size, "duration", time.Since(start))
+		"bytes", backupHeader+body, "duration", time.Since(start))
 	return nil
 }
 
@@ -172,4 +186,37 @@ func verifyBackup(f io.ReaderAt, size int64) (index, term uint64, payload sectio
 		return 0, 0, payload, badBackup("checksum mismatch")
 	}
 	return index, term, payload, nil
+}
+
+// spoolVerified copies the rest of a backup (after its header) to tmp while
+// decoding its catalog snapshot as it streams past, with every record
+// checked as a registration is: a hostile or damaged backup is refused at
+// its first bad record, before the rest of it is written to disk. It
+// returns the bytes copied.
+func spoolVerified(tmp io.Writer, r io.Reader, index uint64) (int64, error) {
+	pr, pw := io.Pipe()
+	checked := make(chan error, 1)
+	go func() {
+		err := registry.New().Restore(bufio.NewReaderSize(pr, 64<<10), index)
+		if err != nil {
+			pr.CloseWithError(badBackup("catalog snapshot: %v", err))
+		} else {
+			_, _ = io.Copy(io.Discard, pr) // the trailer
+		}
+		checked <- err
+	}()
+	n, err := io.Copy(tmp, io.TeeReader(r, pw))
+	if err != nil {
+		pw.CloseWithError(err)
+		<-checked
+		if errors.Is(err, ErrBadBackup) {
+			return n, err
+		}
+		return n, fmt.Errorf("read backup: %w", err)
+	}
+	pw.Close()
+	if err := <-checked; err != nil {
+		return n, badBackup("catalog snapshot: %v", err)
+	}
+	return n, nil
 }

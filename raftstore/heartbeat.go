@@ -19,7 +19,9 @@ const tombstonePeriod = 10 * time.Minute
 // writes nothing to Raft; the status changes of one call go to Raft as one
 // entry. errs has one entry per heartbeat: nil, registry.ErrNotFound (the
 // client registers again) or registry.ErrGone (deregistered within the
-// tombstone period: the client stops).
+// tombstone period: the client stops). A batch that names one instance
+// more than once is applied as if in order: the last renewal wins, and
+// every mention answers as the last one does.
 func (s *Store) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]error, uint64, error) {
 	if err := s.leaderErr(); err != nil {
 		return nil, 0, err
@@ -30,7 +32,11 @@ func (s *Store) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]erro
 	errs := make([]error, len(hbs))
 	var updates []registry.StatusUpdate
 	tombstoneSince := time.Now().Add(-tombstonePeriod).UnixNano()
+	last := lastMentions(hbs)
 	for i, hb := range hbs {
+		if last != nil && last[i] != i {
+			continue
+		}
 		status := hb.Status
 		if status == "" {
 			status = api.StatusPassing
@@ -58,6 +64,9 @@ func (s *Store) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]erro
 			updates = append(updates, registry.StatusUpdate{ID: hb.ID, Status: status, Output: hb.Output})
 		}
 	}
+	for i := range last {
+		errs[i] = errs[last[i]]
+	}
 	if len(updates) == 0 {
 		return errs, s.applied.load(), nil
 	}
@@ -74,4 +83,25 @@ func (s *Store) missing(id string, tombstoneSince int64) error {
 		return registry.ErrGone
 	}
 	return registry.ErrNotFound
+}
+
+// lastMentions maps each heartbeat of a batch to the position of the last
+// one naming the same instance, or is nil when no instance is named twice.
+func lastMentions(hbs []api.BatchHeartbeat) []int {
+	if len(hbs) < 2 {
+		return nil
+	}
+	type key struct{ service, id string }
+	at := make(map[key]int, len(hbs))
+	for i, hb := range hbs {
+		at[key{strings.ToLower(hb.Service), hb.ID}] = i
+	}
+	if len(at) == len(hbs) {
+		return nil
+	}
+	last := make([]int, len(hbs))
+	for i, hb := range hbs {
+		last[i] = at[key{strings.ToLower(hb.Service), hb.ID}]
+	}
+	return last
 }

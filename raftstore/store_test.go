@@ -1,10 +1,14 @@
 package raftstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/internal/retry"
+	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -909,4 +913,96 @@ func TestRestoreOnClusterReachesEveryServer(t *testing.T) {
 	if _, err := c.registerOnLeader(ctx, testInstance("web", "after-restore")); err != nil {
 		t.Fatalf("write after restore: %v", err)
 	}
+}
+
+// A batch that names one instance twice keeps the last status, not the
+// first (issue #15).
+func TestBatchHeartbeatNamingAnInstanceTwiceLastWins(t *testing.T) {
+	c := startCluster(t, 1)
+	leader := c.waitForLeader()
+	ctx := ctxT(t)
+	in := testInstance("web", "w1")
+	in.TTL = 10 * time.Second
+	if _, _, err := leader.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, order := range [][2]api.Status{
+		{api.StatusCritical, api.StatusPassing},
+		{api.StatusPassing, api.StatusWarning},
+		{api.StatusWarning, api.StatusCritical},
+	} {
+		errs, idx, err := leader.Heartbeat(ctx, []api.BatchHeartbeat{
+			{Service: "web", ID: "w1", Status: order[0]},
+			{Service: "nobody", ID: "x"},
+			{Service: "WEB", ID: "w1", Status: order[1]},
+		})
+		if err != nil || errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], registry.ErrNotFound) {
+			t.Fatalf("heartbeat %v: %v %v", order, err, errs)
+		}
+		if err := leader.WaitApplied(ctx, idx); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := leader.Catalog().Instance("w1"); got.Status != order[1] {
+			t.Fatalf("after %v the instance is %s, want the last status", order, got.Status)
+		}
+	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// A crafted backup (valid checksums, an instance no registration would
+// accept) is refused with the bad record named, changes nothing, and is
+// refused as it streams in: the rest of the upload is neither read nor
+// spooled (issue #15).
+func TestCraftedBackupIsRefusedWhileStreaming(t *testing.T) {
+	ctx := ctxT(t)
+	src := openDev(t, "c1")
+	in := testInstance("web", "w1")
+	in.Address = "10.0.0.77"
+	if _, _, err := src.Register(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	if _, err := src.Catalog().Snapshot().WriteTo(&snap); err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Replace(snap.Bytes(), []byte("10.0.0.77"), []byte("not an ip"), 1)
+	body := payload[:len(payload)-4]
+	payload = binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	crafted := sealBackup(payload, src.Catalog().Index())
+
+	dst := openDev(t, "c2")
+	if _, _, err := dst.Register(ctx, testInstance("keep", "k1")); err != nil {
+		t.Fatal(err)
+	}
+	index := dst.Catalog().Index()
+	const tail = 64 << 20
+	r := &countingReader{r: io.MultiReader(bytes.NewReader(crafted), io.LimitReader(zeroReader{}, tail))}
+	err := dst.Restore(ctx, r)
+	if !errors.Is(err, ErrBadBackup) || !strings.Contains(err.Error(), `"w1"`) || !strings.Contains(err.Error(), "address") {
+		t.Fatalf("restore err = %v, want ErrBadBackup naming w1's address", err)
+	}
+	if r.n > 4<<20 {
+		t.Fatalf("read %d bytes of a %d-byte upload before refusing it", r.n, int64(len(crafted))+tail)
+	}
+	if _, ok := dst.Catalog().Instance("k1"); !ok || dst.Catalog().Index() != index {
+		t.Fatal("a refused restore changed the catalog")
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -152,3 +152,45 @@ func BenchmarkObserve(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkRenewAndDue is steady-state heartbeating: 100k leases of TTL
+// 30s, each renewed every 10s, with Due every 100ms; one op is one renewal
+// plus its share of Due's work.
+func BenchmarkRenewAndDue(b *testing.B) {
+	clock := newFakeClock()
+	c := New()
+	l := NewLessor(LeaseConfig{Catalog: c, Now: clock.Now})
+	const n = 100_000
+	for s := range 100 {
+		cmds := make([][]byte, n/100)
+		for i := range cmds {
+			in := benchInstance(fmt.Sprint("svc-", s), i)
+			in.TTL = 30 * time.Second
+			cmds[i] = EncodeRegister(in, t0)
+		}
+		l.Observe(c.Apply(uint64(s+1), EncodeBatch(cmds)).Changed)
+	}
+	l.Promote()
+	ids := make([]string, 0, n)
+	for s := range 100 {
+		for i := range n / 100 {
+			ids = append(ids, fmt.Sprintf("svc-%d-%06d", s, i))
+		}
+	}
+	// 100 ticks of 100ms per 10s interval: n/100 renewals per tick.
+	perTick := n / 100
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := l.Renew(ids[i%n], "", ""); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if i%perTick == 0 {
+			clock.advance(100 * time.Millisecond)
+			if x, _ := l.Due(); len(x) != 0 {
+				b.Fatalf("expired %d", len(x))
+			}
+		}
+	}
+}

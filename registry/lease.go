@@ -16,9 +16,9 @@ type LeaseConfig struct {
 	// Now is the clock (monotonic readings); time.Now by default.
 	Now func() time.Time
 	// ProtectMinServices and ProtectMinLeases: mass-expiry protection only
-	// trips when leases fall due, within one TTL window, across more than
-	// half of the services holding leases and at least this many services
-	// (3) and leases (10).
+	// trips when renewals stop across more than half of the services
+	// holding established leases, at least this many services (3), with at
+	// least this many late leases (10).
 	ProtectMinServices int
 	ProtectMinLeases   int
 	// MaxPause ends a protection pause at the latest (15m).
@@ -110,14 +110,21 @@ type lease struct {
 	// renewal only moves deadline, and Due refiles a lease whose heapAt
 	// passed but deadline did not. So Renew is O(1) and a lease is refiled
 	// at most once per TTL. Always heapAt <= deadline.
-	heapAt tick
-	// recentEnd: handed out for expiry and not renewed since, counted by
-	// mass-expiry protection until then (0 otherwise).
-	recentEnd tick
-	reapAt    tick // reap deadline while armed
-	expPos    int  // in Lessor.exp: armed, not yet due
-	duePos    int  // in Lessor.due: deadline passed, awaiting expiry
-	reapPos   int  // in Lessor.reap
+	heapAt  tick
+	reapAt  tick // reap deadline while armed
+	expPos  int  // in Lessor.exp: armed, not yet due
+	duePos  int  // in Lessor.due: deadline passed, awaiting expiry
+	reapPos int  // in Lessor.reap
+	latePos int  // in Lessor.late: established, next renewal not yet overdue
+
+	// Renewal rhythm, for mass-expiry protection (lease_protect.go):
+	// armedAt is when this leader armed the TTL, lastRenew the last
+	// renewal, interval the learned gap between renewals; lateAt is when
+	// the next renewal is overdue, lateKey the point it is filed under in
+	// Lessor.late (lazily moved, like heapAt).
+	armedAt, lastRenew, interval, lateAt, lateKey tick
+	renewals                                      uint8
+	established, late                             bool
 
 	expiring bool // handed out by Due, the critical write not seen yet
 	reaping  bool // handed out by Due, the removal not seen yet
@@ -132,23 +139,22 @@ func (l *lease) critical() bool { return l.status == api.StatusCritical }
 // leader arms deadlines (Promote) and hands out due work (Due). Safe for
 // concurrent use.
 //
-// Mass-expiry protection, precisely: a lease "falls due" when its deadline
-// passes without a renewal. The window holds the leases that are due now
-// and those handed out for expiry less than their own TTL ago and not
-// renewed since. Due pauses expiry when the services in the window are more
-// than half of the services holding TTL leases, and at least
-// ProtectMinServices services, and the window holds at least
-// ProtectMinLeases leases. While paused, renewals go on, nothing is expired
-// or reaped (an instance that turned critical during a network fault is no
-// more dead than the rest), and the window stops aging, so that only
-// renewals shrink it. The pause ends when the window no longer meets the
-// condition (renewals recovered: the services still silent are at most
-// half, or fewer than the minimums; what is still due then expires), or
-// after MaxPause; after a MaxPause the due leases expire at the rate limit
-// and protection re-arms once the condition has cleared. One service losing
-// all its instances never trips it unless it is more than half of the
-// leased services and meets the minimums. When heartbeats were spread over
-// the TTL, fewer than ProtectMinLeases leases expire before the pause.
+// Mass-expiry protection, precisely (lease_protect.go): only established
+// leases count (renewed a few times over at least two TTLs on this leader),
+// each learns its renewal interval, and one whose renewal is half an
+// interval overdue is late. When more than half of the services holding
+// established leases have more than half of them late, at least
+// ProtectMinServices services and ProtectMinLeases late leases, Due pauses
+// expiry: this is seen well before the first lease of such a wave runs out
+// its TTL. While paused, renewals go on and nothing is expired or reaped
+// (an instance that turned critical during a network fault is no more dead
+// than the rest). The pause ends when renewals recover (the condition no
+// longer holds): then every lease is re-armed at now + TTL, so the ones
+// whose renewal is still on its way are not expired at once; or after
+// MaxPause, when the due leases expire at the rate limit and protection
+// re-arms once the condition has cleared. One service losing all its
+// instances never trips it unless it is more than half of the services
+// and meets the minimums; fresh or never-renewed leases never do.
 type Lessor struct {
 	cfg LeaseConfig
 	log *slog.Logger
@@ -166,7 +172,8 @@ type Lessor struct {
 	exp       leaseHeap       // by deadline: armed TTL leases not critical and not due
 	due       leaseHeap       // by deadline: fell due, awaiting expiry
 	reap      leaseHeap       // by reapAt
-	win       window          // mass-expiry protection
+	late      leaseHeap       // by lateKey: established leases, for mass-expiry protection
+	ren       renewals
 	prot      protection
 
 	lastDue  time.Time // last Due (or Promote): clock-jump detection
@@ -192,7 +199,8 @@ func NewLessor(cfg LeaseConfig) *Lessor {
 		exp:       newLeaseHeap(func(l *lease) tick { return l.heapAt }, func(l *lease) *int { return &l.expPos }),
 		due:       newLeaseHeap(func(l *lease) tick { return l.deadline }, func(l *lease) *int { return &l.duePos }),
 		reap:      newLeaseHeap(func(l *lease) tick { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
-		win:       newWindow(),
+		late:      newLeaseHeap(func(l *lease) tick { return l.lateKey }, func(l *lease) *int { return &l.latePos }),
+		ren:       newRenewals(),
 	}
 }
 
@@ -248,7 +256,7 @@ func (l *Lessor) observe(ch *Change, now tick) {
 		return
 	}
 	if le == nil {
-		le = &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1}
+		le = &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1, latePos: -1}
 		l.leases[in.ID] = le
 		if out, ok := l.outputs[in.ID]; ok {
 			le.outputAt = out
@@ -291,7 +299,11 @@ func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
 	switch {
 	case le.critical() || le.ttl == 0:
 		l.unarmTTL(le)
+		l.forgetRenewals(le)
 	case ttlChanged || wasCritical:
+		if !le.established {
+			le.armedAt = now
+		}
 		l.armTTL(le, now+tick(le.ttl))
 	}
 	switch {
@@ -299,7 +311,7 @@ func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
 		l.reap.remove(le)
 		le.reaping = false
 	case reapChanged || !wasCritical || !l.reap.has(le):
-		le.reapAt = l.wallTick(now, le.criticalSince+int64(le.deregAfter))
+		le.reapAt = l.wallTick(now, satAdd(le.criticalSince, le.deregAfter))
 		l.reap.push(le)
 	}
 }
@@ -314,7 +326,7 @@ func (l *Lessor) releaseService(svc string) {
 
 // drop forgets a lease entirely.
 func (l *Lessor) drop(le *lease) {
-	l.win.revive(le)
+	l.forgetRenewals(le)
 	l.unarmTTL(le)
 	l.reap.remove(le)
 	if le.ttl > 0 {
@@ -323,14 +335,9 @@ func (l *Lessor) drop(le *lease) {
 	delete(l.leases, le.id)
 }
 
-// armTTL sets the TTL deadline and files the lease as not due: a sign of
-// life, so it also leaves the window of recent expiries.
+// armTTL sets the TTL deadline and files the lease as not due.
 func (l *Lessor) armTTL(le *lease, deadline tick) {
-	l.win.revive(le)
-	if l.due.has(le) {
-		l.due.remove(le)
-		l.win.undue(le.service)
-	}
+	l.due.remove(le)
 	le.deadline = deadline
 	switch {
 	case !l.exp.has(le):
@@ -344,10 +351,7 @@ func (l *Lessor) armTTL(le *lease, deadline tick) {
 
 func (l *Lessor) unarmTTL(le *lease) {
 	l.exp.remove(le)
-	if l.due.has(le) {
-		l.due.remove(le)
-		l.win.undue(le.service)
-	}
+	l.due.remove(le)
 }
 
 // tick is a reading of the table's clock: nanoseconds since Lessor.base
@@ -376,13 +380,14 @@ func (l *Lessor) Reset(c *Catalog) {
 	l.exp.clear()
 	l.due.clear()
 	l.reap.clear()
-	l.win.reset()
+	l.late.clear()
+	l.ren.reset()
 	clear(l.leases)
 	clear(l.svcLeases)
 	clear(l.outputs)
 	for i := range insts {
 		in := &insts[i]
-		le := &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1,
+		le := &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1, latePos: -1,
 			ttl: in.TTL, deregAfter: in.DeregisterAfter, status: in.Status, output: in.Output,
 			criticalSince: in.CriticalSince}
 		l.leases[in.ID] = le
@@ -405,7 +410,7 @@ func (l *Lessor) Promote() {
 	defer l.mu.Unlock()
 	l.role = roleArmed
 	l.prot = protection{}
-	l.win.reset()
+	l.forgetAllRenewals()
 	l.armAll(l.tick(now))
 	l.lastDue = now
 	l.tokens, l.tokensAt = float64(l.cfg.RatePerSecond), now
@@ -418,16 +423,18 @@ func (l *Lessor) armAll(now tick) {
 	l.exp.clear()
 	l.due.clear()
 	l.reap.clear()
-	l.win.clearDue()
 	for _, le := range l.leases {
 		le.expiring, le.reaping = false, false
+		if !le.established {
+			le.armedAt = now
+		}
 		if le.ttl > 0 && !le.critical() {
 			le.deadline = now + tick(le.ttl)
 			le.heapAt = le.deadline
 			l.exp.push(le)
 		}
 		if le.critical() && le.deregAfter > 0 {
-			le.reapAt = max(l.wallTick(now, le.criticalSince+int64(le.deregAfter)), now+tick(le.ttl))
+			le.reapAt = max(l.wallTick(now, satAdd(le.criticalSince, le.deregAfter)), now+tick(le.ttl))
 			l.reap.push(le)
 		}
 	}
@@ -444,12 +451,23 @@ func (l *Lessor) Demote() {
 	l.exp.clear()
 	l.due.clear()
 	l.reap.clear()
-	l.win.reset()
+	l.forgetAllRenewals()
 	l.prot = protection{}
 	for _, le := range l.leases {
 		le.expiring, le.reaping = false, false
 	}
 	l.log.Info("lease table disarmed", "leases", len(l.leases))
+}
+
+// forgetAllRenewals drops every lease's renewal rhythm: a leadership
+// change starts the history afresh.
+func (l *Lessor) forgetAllRenewals() {
+	l.late.clear()
+	l.ren.reset()
+	for _, le := range l.leases {
+		le.established, le.late = false, false
+		le.renewals, le.interval, le.lastRenew = 0, 0, 0
+	}
 }
 
 // Renew extends one lease to now + TTL and reports whether the renewal needs
@@ -479,6 +497,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 		defer l.mu.Unlock()
 		if le.ttl > 0 && !le.critical() {
 			l.armTTL(le, now+tick(le.ttl))
+			l.renewed(le, now)
 		}
 		return decideWrite(le.status, le.output, status, output, &le.outputAt, now), nil
 	}
@@ -556,6 +575,7 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		l.jumps++
 		l.lastJump = now
 		l.armAll(l.tick(now))
+		l.restartRhythms(l.tick(now))
 		l.log.Warn("lease clock jumped: re-armed every lease instead of expiring",
 			"gap", gap, "threshold", l.cfg.ClockJump, "leases", l.exp.len(), "reaps", l.reap.len())
 		return nil, nil
@@ -572,13 +592,8 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 		}
 		l.exp.remove(le)
 		l.due.push(le)
-		l.win.fallDue(le.service)
 	}
-	if !l.prot.paused {
-		// While paused the window does not age: only renewals (or
-		// MaxPause) end a pause.
-		l.win.age(t)
-	}
+	l.markLate(t)
 	if l.protect(now) {
 		return nil, nil
 	}
@@ -587,7 +602,6 @@ func (l *Lessor) Due() (expire []string, reap []string) {
 	for l.due.len() > 0 && len(expire) < budget {
 		le := l.due.peek()
 		l.due.remove(le)
-		l.win.expire(le, t+tick(le.ttl))
 		le.expiring = true
 		le.deadline = t + tick(expiryRetry)
 		le.heapAt = le.deadline

@@ -1,124 +1,166 @@
 package registry
 
 import (
-	"container/heap"
 	"fmt"
 	"time"
 )
 
-// window tracks, per service, the leases that are due now and those handed
-// out for expiry less than their TTL ago and not renewed since: what
-// mass-expiry protection measures.
-type window struct {
-	due     map[string]int
-	dueN    int
-	recent  map[string]int
-	recentN int
-	ends    endHeap
+// Mass-expiry protection watches renewals, not expiries (Eureka's expected
+// against actual renewals, kept per service). Only established leases count:
+// those renewed at least establishedRenewals times and armed for at least
+// establishedTTLs of their TTL on this leader, so a burst of new
+// registrations, or leases abandoned at birth, never trip it. Each
+// established lease learns its renewal interval; one whose next renewal is
+// lateFactor of that interval overdue is late, long before its TTL runs out
+// (the Go client renews every third of a TTL). A service is silent when more
+// than half of its established leases are late; expiry pauses when the
+// silent services are more than half of the services holding established
+// leases, at least ProtectMinServices of them, with at least
+// ProtectMinLeases late leases: the signature of a network fault between
+// clients and the cluster, seen before the first lease of the wave expires.
+const (
+	establishedRenewals = 3
+	establishedTTLs     = 2
+	// lateFactor (as a fraction lateNum/lateDen) of the learned interval
+	// makes a renewal overdue; the Go client jitters its interval by 20%.
+	lateNum, lateDen = 3, 2
+)
+
+// svcRenewals counts one service's established leases and how many of
+// them are late.
+type svcRenewals struct {
+	leases, late int
 }
 
-func newWindow() window {
-	return window{due: make(map[string]int), recent: make(map[string]int)}
+func (s svcRenewals) silent() bool { return s.late*2 > s.leases }
+
+// renewals is the per-service renewal tracking of the lease table.
+type renewals struct {
+	svc    map[string]*svcRenewals
+	silent int // services with svcRenewals.silent
+	late   int // late established leases
+	leases int // established leases
 }
 
-func (w *window) fallDue(svc string) {
-	w.due[svc]++
-	w.dueN++
+func newRenewals() renewals {
+	return renewals{svc: make(map[string]*svcRenewals)}
 }
 
-func (w *window) undue(svc string) {
-	w.dueN--
-	dec(w.due, svc)
-}
-
-func dec(m map[string]int, key string) {
-	if n := m[key] - 1; n > 0 {
-		m[key] = n
-	} else {
-		delete(m, key)
+// adjust changes a service's counts and keeps silent in step.
+func (r *renewals) adjust(service string, dLeases, dLate int) {
+	s := r.svc[service]
+	if s == nil {
+		s = &svcRenewals{}
+		r.svc[service] = s
+	}
+	was := s.silent()
+	s.leases += dLeases
+	s.late += dLate
+	r.leases += dLeases
+	r.late += dLate
+	now := s.silent()
+	if s.leases == 0 {
+		delete(r.svc, service)
+		now = false
+	}
+	switch {
+	case was && !now:
+		r.silent--
+	case !was && now:
+		r.silent++
 	}
 }
 
-// expire moves a lease from due to recently expired until end.
-func (w *window) expire(le *lease, end tick) {
-	w.undue(le.service)
-	if le.recentEnd == 0 {
-		w.recent[le.service]++
-		w.recentN++
-	}
-	le.recentEnd = end
-	heap.Push(&w.ends, windowEnd{at: end, le: le})
+func (r *renewals) reset() {
+	clear(r.svc)
+	r.silent, r.late, r.leases = 0, 0, 0
 }
 
-// revive takes a lease out of the recent expiries: it was renewed (or it
-// is gone).
-func (w *window) revive(le *lease) {
-	if le.recentEnd == 0 {
+// renewed records a sign of life of an armed TTL lease: it learns the
+// renewal interval, establishes the lease once it has shown a steady
+// rhythm, and files its next late point.
+func (l *Lessor) renewed(le *lease, now tick) {
+	if le.late {
+		le.late = false
+		l.ren.adjust(le.service, 0, -1)
+	}
+	if le.lastRenew != 0 {
+		// A gap beyond the TTL is an outage, not a rhythm.
+		if gap := now - le.lastRenew; gap > 0 && gap <= tick(le.ttl) {
+			if le.interval == 0 {
+				le.interval = gap
+			} else {
+				le.interval = (3*le.interval + gap) / 4
+			}
+		}
+	}
+	le.lastRenew = now
+	if le.renewals < establishedRenewals {
+		le.renewals++
+	}
+	if !le.established && le.renewals >= establishedRenewals && le.interval > 0 &&
+		now-le.armedAt >= tick(establishedTTLs)*tick(le.ttl) {
+		le.established = true
+		l.ren.adjust(le.service, 1, 0)
+	}
+	if !le.established {
 		return
 	}
-	le.recentEnd = 0
-	w.recentN--
-	dec(w.recent, le.service)
+	le.lateAt = now + min(le.interval*lateNum/lateDen, tick(le.ttl))
+	if !l.late.has(le) {
+		le.lateKey = le.lateAt
+		l.late.push(le)
+	}
 }
 
-// age forgets the expiries whose TTL window has passed.
-func (w *window) age(now tick) {
-	for len(w.ends) > 0 && w.ends[0].at <= now {
-		e := heap.Pop(&w.ends).(windowEnd)
-		if e.le.recentEnd == e.at {
-			w.revive(e.le)
+// forgetRenewals drops a lease's rhythm: it expired, lost its TTL, went,
+// or the table re-armed on a new leader (which has no history).
+func (l *Lessor) forgetRenewals(le *lease) {
+	if le.established {
+		dLate := 0
+		if le.late {
+			dLate = -1
 		}
+		l.ren.adjust(le.service, -1, dLate)
 	}
+	l.late.remove(le)
+	le.established, le.late = false, false
+	le.renewals, le.interval, le.lastRenew = 0, 0, 0
 }
 
-// services counts the services with a lease due or recently expired.
-func (w *window) services() int {
-	n := len(w.due)
-	for svc := range w.recent {
-		if _, ok := w.due[svc]; !ok {
-			n++
+// restartRhythms counts every established lease as renewed now, keeping
+// the intervals learned: after a pause of this process (a clock jump) the
+// renewals that arrived meanwhile were never seen, and the leases must not
+// all look late at once.
+func (l *Lessor) restartRhythms(now tick) {
+	for _, le := range l.leases {
+		if !le.established {
+			continue
 		}
+		if le.late {
+			le.late = false
+			l.ren.adjust(le.service, 0, -1)
+		}
+		le.lastRenew = now
+		le.lateAt = now + min(le.interval*lateNum/lateDen, tick(le.ttl))
+		le.lateKey = le.lateAt
+		l.late.push(le)
 	}
-	return n
 }
 
-func (w *window) clearDue() {
-	clear(w.due)
-	w.dueN = 0
-}
-
-func (w *window) forgetRecent() {
-	for _, e := range w.ends {
-		e.le.recentEnd = 0
+// markLate moves the established leases whose renewal is overdue at t out
+// of the late heap into the late counts.
+func (l *Lessor) markLate(t tick) {
+	for le := l.late.peek(); le != nil && le.lateKey <= t; le = l.late.peek() {
+		if le.lateAt > t { // renewed since it was filed
+			le.lateKey = le.lateAt
+			l.late.fix(le)
+			continue
+		}
+		l.late.remove(le)
+		le.late = true
+		l.ren.adjust(le.service, 0, 1)
 	}
-	clear(w.recent)
-	w.recentN = 0
-	clear(w.ends)
-	w.ends = w.ends[:0]
-}
-
-func (w *window) reset() {
-	w.clearDue()
-	w.forgetRecent()
-}
-
-type windowEnd struct {
-	at tick
-	le *lease
-}
-
-type endHeap []windowEnd
-
-func (h endHeap) Len() int           { return len(h) }
-func (h endHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h endHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *endHeap) Push(x any)        { *h = append(*h, x.(windowEnd)) }
-func (h *endHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = windowEnd{}
-	*h = old[:len(old)-1]
-	return e
 }
 
 // protection is the state of mass-expiry protection.
@@ -133,46 +175,50 @@ type protection struct {
 
 // trips is the signature of a network fault between clients and the
 // cluster (design.md, "Mass-expiry protection").
-func (l *Lessor) trips(services, leases int) bool {
-	return services*2 > len(l.svcLeases) &&
-		services >= l.cfg.ProtectMinServices && leases >= l.cfg.ProtectMinLeases
+func (l *Lessor) trips() bool {
+	r := &l.ren
+	return r.silent*2 > len(r.svc) && r.silent >= l.cfg.ProtectMinServices && r.late >= l.cfg.ProtectMinLeases
 }
 
 // protect updates the protection state and reports whether expiry is held
-// back now.
+// back now. When renewals recover it re-arms every lease at now + TTL, as a
+// new leader does, so the instances whose renewal has not arrived yet get a
+// full TTL instead of expiring at once.
 func (l *Lessor) protect(now time.Time) bool {
 	p := &l.prot
+	r := &l.ren
 	if p.paused {
 		switch {
 		case now.Sub(p.since) >= l.cfg.MaxPause:
 			p.paused, p.off = false, true
 			l.log.Warn("lease expiry resumed: protection reached its maximum pause",
-				"max_pause", l.cfg.MaxPause, "due", l.win.dueN, "due_services", len(l.win.due))
+				"max_pause", l.cfg.MaxPause, "due", l.due.len(), "late", r.late, "silent_services", r.silent)
 			return false
-		case !l.trips(l.win.services(), l.win.dueN+l.win.recentN):
+		case !l.trips():
 			p.paused = false
-			l.log.Info("lease expiry resumed: renewals recovered",
-				"paused_for", now.Sub(p.since), "due", l.win.dueN, "expired_unrenewed", l.win.recentN,
-				"services", l.win.services())
-			l.win.forgetRecent()
-			return false
+			l.armAll(l.tick(now))
+			l.log.Info("lease expiry resumed: renewals recovered; every lease re-armed at now + TTL",
+				"paused_for", now.Sub(p.since), "late", r.late, "silent_services", r.silent,
+				"services", len(r.svc))
+			return true
 		}
 		return true
 	}
-	services, leases := l.win.services(), l.win.dueN+l.win.recentN
-	tripped := l.trips(services, leases)
+	tripped := l.trips()
 	if p.off {
 		p.off = tripped
 		return false
 	}
-	if !tripped || l.win.dueN == 0 {
+	if !tripped {
 		return false
 	}
 	p.paused, p.since = true, now
-	p.reason = fmt.Sprintf("leases of %d of %d leased services (%d leases) fell due within one TTL: "+
-		"the signature of a network fault between clients and the cluster", services, len(l.svcLeases), leases)
+	p.reason = fmt.Sprintf("renewals stopped across %d of %d services with established leases "+
+		"(%d of %d leases late): the signature of a network fault between clients and the cluster",
+		r.silent, len(r.svc), r.late, r.leases)
 	l.pauses++
-	l.log.Warn("lease expiry paused (mass-expiry protection)", "services", services,
-		"leased_services", len(l.svcLeases), "leases", leases, "max_pause", l.cfg.MaxPause)
+	l.log.Warn("lease expiry paused (mass-expiry protection)", "silent_services", r.silent,
+		"services", len(r.svc), "late", r.late, "established", r.leases, "due", l.due.len(),
+		"max_pause", l.cfg.MaxPause)
 	return true
 }

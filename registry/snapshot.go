@@ -263,6 +263,9 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 			if in.Service != name {
 				return nil, fmt.Errorf("instance %s of service %s filed under %s: %w", in.ID, in.Service, name, ErrCorrupt)
 			}
+			if err := ValidateStored(&in); err != nil {
+				return nil, fmt.Errorf("instance %q of service %s: %v: %w", in.ID, name, err, ErrCorrupt)
+			}
 			in.Service = name // one string shared by the service's instances
 			if len(insts) > 0 && insts[len(insts)-1].ID >= in.ID {
 				return nil, fmt.Errorf("service %s: instances out of order at %s: %w", name, in.ID, ErrCorrupt)
@@ -283,6 +286,9 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 		id, at := d.str(), d.varint()
 		if err := done(d, "tombstone record"); err != nil {
 			return nil, err
+		}
+		if err := ValidateID(id); err != nil {
+			return nil, fmt.Errorf("tombstone %q: %v: %w", id, err, ErrCorrupt)
 		}
 		st.tombs[id] = at
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +136,60 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A backup with a valid checksum is still outside input: every instance
+// goes through the rules of a registration, and the first bad record is
+// named (issue #15).
+func TestRestoreRefusesInvalidRecordsWithValidChecksum(t *testing.T) {
+	cases := map[string]func(*Instance){
+		"port 0":             func(i *Instance) { i.Port = 0 },
+		"port negative":      func(i *Instance) { i.Port = -5 },
+		"port 70000":         func(i *Instance) { i.Port = 70000 },
+		"weight 0":           func(i *Instance) { i.Weight = 0 },
+		"weight negative":    func(i *Instance) { i.Weight = -7 },
+		"status bogus":       func(i *Instance) { i.Status = "bogus" },
+		"id with slash":      func(i *Instance) { i.ID = "a/b" },
+		"id with newline":    func(i *Instance) { i.ID = "a\nb" },
+		"id with NUL":        func(i *Instance) { i.ID = "a\x00b" },
+		"address not an ip":  func(i *Instance) { i.Address = "not an ip!!" },
+		"ttl negative":       func(i *Instance) { i.TTL = -time.Second },
+		"deregister forever": func(i *Instance) { i.DeregisterAfter = 2562030 * time.Hour },
+	}
+	for name, edit := range cases {
+		t.Run(name, func(t *testing.T) {
+			good := inst("web", "a-good-one")
+			good.Weight, good.Status = 1, api.StatusPassing
+			bad := inst("web", "bad")
+			bad.Weight, bad.Status = 1, api.StatusPassing
+			edit(&bad)
+			snap := &Snapshot{index: 9, listIndex: 9, views: []*ServiceView{
+				newServiceView("web", 9, []Instance{good, bad}),
+			}}
+			var buf bytes.Buffer
+			if _, err := snap.WriteTo(&buf); err != nil {
+				t.Fatal(err)
+			}
+			c := New()
+			c.Apply(1, EncodeRegister(inst("keep", "k1"), t0))
+			err := c.Restore(&buf, 9)
+			wantErr(t, err, ErrCorrupt)
+			if !strings.Contains(err.Error(), fmt.Sprintf("%q", bad.ID)) {
+				t.Errorf("error %q does not name the bad record %q", err, bad.ID)
+			}
+			if _, ok := c.Instance("k1"); !ok || c.Index() != 1 {
+				t.Fatal("a refused restore changed the catalog")
+			}
+		})
+	}
+	t.Run("tombstone id with NUL", func(t *testing.T) {
+		snap := &Snapshot{index: 9, listIndex: 9, tombs: []tomb{{id: "x\x00", at: t0}}}
+		var buf bytes.Buffer
+		if _, err := snap.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, New().Restore(&buf, 9), ErrCorrupt)
+	})
 }
 
 // goldenCatalog builds the state saved in testdata/snapshot-v1.bin.

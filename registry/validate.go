@@ -2,6 +2,7 @@ package registry
 
 import (
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -44,6 +45,10 @@ const (
 	// DevMinDeregisterAfter the lowest in dev mode.
 	MinDeregisterAfter    = time.Minute
 	DevMinDeregisterAfter = time.Second
+	// MaxDeregisterAfter is the highest deregister_after: a week, so that
+	// critical_since + deregister_after never overflows (leave it empty to
+	// keep a critical instance until it is deregistered).
+	MaxDeregisterAfter = 7 * 24 * time.Hour
 	// TombstonePeriod is how long a deregistered id stays tombstoned.
 	TombstonePeriod = 10 * time.Minute
 	// OutputWriteInterval is how often a change of output alone is written
@@ -91,8 +96,9 @@ func Validate(inst *Instance, minDeregister time.Duration) error {
 	if inst.TTL != 0 && (inst.TTL < MinTTL || inst.TTL > MaxTTL) {
 		return invalid("ttl", "must be empty or between %s and %s, got %s", MinTTL, MaxTTL, inst.TTL)
 	}
-	if inst.DeregisterAfter != 0 && inst.DeregisterAfter < minDeregister {
-		return invalid("deregister_after", "must be empty or at least %s, got %s", minDeregister, inst.DeregisterAfter)
+	if inst.DeregisterAfter != 0 && (inst.DeregisterAfter < minDeregister || inst.DeregisterAfter > MaxDeregisterAfter) {
+		return invalid("deregister_after", "must be empty or between %s and %s, got %s",
+			minDeregister, MaxDeregisterAfter, inst.DeregisterAfter)
 	}
 	if err := validateTags(inst.Tags); err != nil {
 		return err
@@ -109,8 +115,9 @@ func Validate(inst *Instance, minDeregister time.Duration) error {
 	return nil
 }
 
-// ValidateServiceName checks a service name: 1-63 letters, digits and
-// hyphens (case-insensitive; callers lowercase it).
+// ValidateServiceName checks a service name: an RFC 1123 DNS label of 1-63
+// letters, digits and hyphens, not starting or ending with a hyphen
+// (case-insensitive; callers lowercase it).
 func ValidateServiceName(name string) error {
 	if name == "" {
 		return invalid("service", "must not be empty")
@@ -123,6 +130,9 @@ func ValidateServiceName(name string) error {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
 			return invalid("service", "%q: only letters, digits and hyphens are allowed", name)
 		}
+	}
+	if name[0] == '-' || name[len(name)-1] == '-' {
+		return invalid("service", "%q: a DNS label must not start or end with a hyphen", name)
 	}
 	return nil
 }
@@ -200,6 +210,8 @@ func validateTags(tags []string) error {
 			return invalid("tags", "a tag is longer than %d bytes", MaxTagLen)
 		case !utf8.ValidString(t):
 			return invalid("tags", "a tag is not valid UTF-8")
+		case hasControl(t):
+			return invalid("tags", "tag %q contains a control character", t)
 		}
 	}
 	return nil
@@ -234,8 +246,48 @@ func metaEntryErr(k, v string) error {
 		return invalid("meta", "the value of %q is longer than %d bytes", k, MaxMetaValueLen)
 	case !utf8.ValidString(k) || !utf8.ValidString(v):
 		return invalid("meta", "key or value of %q is not valid UTF-8", k)
+	case hasControl(k):
+		return invalid("meta", "key %q contains a control character", k)
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a C0 or C1 control character or DEL.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r >= 0x7f && r < 0xa0 {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateStored checks an instance as it is stored (read from a snapshot
+// or a backup): every rule of a registration, already normalised (service
+// lowercase, weight at least 1, a status). A backup that passes its checksum is still outside input.
+func ValidateStored(in *Instance) error {
+	v := *in
+	if err := Validate(&v, DevMinDeregisterAfter); err != nil {
+		return err
+	}
+	switch {
+	case v.Service != in.Service:
+		return invalid("service", "%q is not lowercase", in.Service)
+	case in.Weight < 1:
+		return invalid("weight", "must be 1-%d, got %d", MaxWeight, in.Weight)
+	case in.Status == "":
+		return invalid("status", "must be passing, warning or critical, got \"\"")
+	}
+	return nil
+}
+
+// satAdd adds a duration to a unix-nanosecond time, saturating instead of
+// overflowing.
+func satAdd(t int64, d time.Duration) int64 {
+	if d > 0 && t > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return t + int64(d)
 }
 
 // lower lowercases an ASCII name without allocating when it already is.

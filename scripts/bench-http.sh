@@ -10,6 +10,8 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exi
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
 CGO_ENABLED=0 go build -o "$work/limit" ./bench/limitserver
+# The whole load comes from one address: per-client rate limits off.
+ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1 \
 "$work/roster" server --dev --log-level warn --http-addr 127.0.0.1:18501 --dns-addr 127.0.0.1:18601 \
   --raft-addr 127.0.0.1:18301 --gossip-addr 127.0.0.1:18302 &
 for _ in $(seq 100); do curl -sf localhost:18501/readyz >/dev/null && break; sleep 0.1; done

@@ -14,6 +14,8 @@ secs=${1:-10}; services=${SERVICES:-100}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
 work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
+# The whole load comes from one address: per-client rate limits off.
+export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
 for i in 1 2 3; do
   "$work/roster" server --node s$i --data-dir "$work/s$i" --bootstrap-expect 3 --log-level warn \
     --http-addr 127.0.0.1:1951$i --dns-addr 127.0.0.1:1961$i --raft-addr 127.0.0.1:1931$i \

@@ -533,7 +533,9 @@ func (b *bench) newServer(name string, join []string, expect int) (*server, erro
 		*p = a
 	}
 	s.args = []string{"server", "--node", name, "--data-dir", s.dir,
-		"--http-addr", s.http, "--dns-addr", s.dns, "--raft-addr", s.raft, "--gossip-addr", s.gossip}
+		"--http-addr", s.http, "--dns-addr", s.dns, "--raft-addr", s.raft, "--gossip-addr", s.gossip,
+		// The whole load comes from one address: per-client rate limits off.
+		"--client-write-rate", "-1", "--client-heartbeat-rate", "-1"}
 	if expect > 0 {
 		s.args = append(s.args, "--bootstrap-expect", strconv.Itoa(expect))
 	}
