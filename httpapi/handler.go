@@ -258,6 +258,8 @@ func (h *Handler) routes() *mux.Router {
 	prom := promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
 	handle("/metrics", routeMetrics, prom.ServeHTTP, http.MethodGet)
 	handle("/v1/prometheus/sd", routePrometheusSD, h.prometheusSD, http.MethodGet)
+	handle("/v1/openapi.yaml", routeOpenAPI, h.openAPI, http.MethodGet)
+	h.uiRoutes(r)
 	r.NotFoundHandler = h.instrument(routeNotFound, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound,
 			msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})

@@ -32,6 +32,8 @@ const (
 	routePrometheusSD
 	routeNotFound
 	routeMethodNotAllowed
+	routeOpenAPI
+	routeUI
 	numRoutes
 )
 
@@ -58,6 +60,8 @@ var routeNames = [numRoutes]string{
 	routePrometheusSD:     "prometheus_sd",
 	routeNotFound:         "not_found",
 	routeMethodNotAllowed: "method_not_allowed",
+	routeOpenAPI:          "openapi",
+	routeUI:               "ui",
 }
 
 var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
