@@ -183,6 +183,7 @@ func (h *Handler) snapshotRestore(w http.ResponseWriter, r *http.Request) {
 
 // livez answers GET /livez: the process serves HTTP.
 func (h *Handler) livez(w http.ResponseWriter, r *http.Request) {
+	h.setReadHeaders(w.Header(), h.store.Catalog().Index())
 	writeJSON(w, http.StatusOK, struct {
 		Live bool `json:"live"`
 	}{true})
@@ -194,6 +195,7 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, msg: err.Error()})
 		return
 	}
+	h.setReadHeaders(w.Header(), h.store.Catalog().Index())
 	writeJSON(w, http.StatusOK, struct {
 		Ready bool `json:"ready"`
 	}{true})

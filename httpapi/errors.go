@@ -88,5 +88,10 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	if status == http.StatusInternalServerError {
 		h.log.Error("internal error answering request", "err", err)
 	}
+	// Errors carry the headers of every answer too (404 route errors, 503
+	// no_leader, ...): the catalog's index unless the handler set one.
+	if _, ok := w.Header()[api.HeaderIndex]; !ok {
+		h.setReadHeaders(w.Header(), h.store.Catalog().Index())
+	}
 	writeJSON(w, status, body)
 }

@@ -256,7 +256,10 @@ func (h *Handler) routes() *mux.Router {
 	handle("/livez", routeLivez, h.livez, http.MethodGet)
 	handle("/readyz", routeReadyz, h.readyz, http.MethodGet)
 	prom := promhttp.HandlerFor(h.cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
-	handle("/metrics", routeMetrics, prom.ServeHTTP, http.MethodGet)
+	handle("/metrics", routeMetrics, func(w http.ResponseWriter, r *http.Request) {
+		h.setReadHeaders(w.Header(), h.store.Catalog().Index())
+		prom.ServeHTTP(w, r)
+	}, http.MethodGet)
 	handle("/v1/prometheus/sd", routePrometheusSD, h.prometheusSD, http.MethodGet)
 	handle("/v1/openapi.yaml", routeOpenAPI, h.openAPI, http.MethodGet)
 	h.uiRoutes(r)

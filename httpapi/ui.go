@@ -28,6 +28,7 @@ func (h *Handler) uiRoutes(r *mux.Router) {
 // openAPI answers GET /v1/openapi.yaml: the API's OpenAPI 3.1 description.
 func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
+	h.setReadHeaders(hdr, h.store.Catalog().Index())
 	hdr["Content-Type"] = []string{"application/yaml"}
 	hdr["Content-Length"] = []string{strconv.Itoa(len(api.OpenAPI))}
 	w.WriteHeader(http.StatusOK)

@@ -469,7 +469,7 @@
       setText(facts.state, r.state);
       setText(facts.leader, l.known ? l.id + ' at ' + (l.http_addr || l.raft_addr) : 'none known');
       setText(facts.term, fmt(r.term));
-      setText(facts.last_contact, r.state === 'Leader' ? 'is the leader' : r.last_contact || 'never');
+      setText(facts.last_contact, r.state === 'leader' ? 'is the leader' : r.last_contact || 'never');
       setText(facts.commit_index, fmt(r.commit_index));
       setText(facts.applied_index, fmt(r.applied_index));
       setText(facts.lag, fmt(Math.max(0, r.commit_index - r.applied_index)));
