@@ -71,6 +71,7 @@ var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 type metrics struct {
 	reg       prometheus.Registerer
 	requests  [numRoutes][5]prometheus.Counter
+	durations [numRoutes]prometheus.Observer
 	forwarded [numForwardKinds]prometheus.Counter
 	// forwardErrors counts forwarded requests that got no answer from the leader.
 	forwardErrors   prometheus.Counter
@@ -102,14 +103,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: "roster", Subsystem: "http", Name: "forwarded_total",
 		Help: "Requests a follower forwarded to the leader, by kind.",
 	}, []string{"kind"})
+	durations := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "roster", Subsystem: "http", Name: "request_duration_seconds",
+		Help: "Time to answer a request routed through the router, by route. Blocking queries, " +
+			"event streams and the plain instance lookup (served before the router) are not timed.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route"})
 	var err error
 	if requests, err = register(reg, requests); err != nil {
+		return nil, err
+	}
+	if durations, err = register(reg, durations); err != nil {
 		return nil, err
 	}
 	if forwarded, err = register(reg, forwarded); err != nil {
 		return nil, err
 	}
 	for r := range numRoutes {
+		m.durations[r] = durations.WithLabelValues(routeNames[r])
 		for c := range codeClasses {
 			m.requests[r][c] = requests.WithLabelValues(routeNames[r], codeClasses[c])
 		}

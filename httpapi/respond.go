@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -128,9 +129,12 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// instrument wraps a route's handler to count its answers by status class.
+// instrument wraps a route's handler to count its answers by status class
+// and time them. A watch (blocking query or event stream) lasts as long as
+// nothing changes, which says nothing about the server: it is not timed.
 func (h *Handler) instrument(id routeID, fn http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		fn(sw, r)
 		status := sw.status
@@ -138,7 +142,15 @@ func (h *Handler) instrument(id routeID, fn http.HandlerFunc) http.Handler {
 			status = http.StatusOK
 		}
 		h.metrics.count(id, status)
+		if !isWatch(r) {
+			h.metrics.durations[id].Observe(time.Since(start).Seconds())
+		}
 	})
+}
+
+// isWatch reports whether r is a blocking query or an event stream.
+func isWatch(r *http.Request) bool {
+	return strings.Contains(r.URL.RawQuery, "index=") || wantsEventStream(r)
 }
 
 // writeDeadline bounds the writes that follow on this connection and returns

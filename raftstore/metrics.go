@@ -30,6 +30,7 @@ type metrics struct {
 	failureTolerance prometheus.Gauge
 	refusedConns     prometheus.Counter
 	joinAttempts     prometheus.Counter
+	logAppend        prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -105,6 +106,7 @@ func newMetrics() *metrics {
 			Name: "roster_raft_nonvoters_behind",
 			Help: "Alive non-voters that have not caught up with the log within the catch-up wait (leader only).",
 		}),
+		logAppend: newLogAppendHistogram(),
 	}
 }
 
@@ -115,6 +117,7 @@ func (m *metrics) register(reg prometheus.Registerer, s *Store) error {
 		m.leaderChanges, m.applyDuration, m.entryCommands, m.expired, m.reaped,
 		m.snapshots, m.snapshotDuration, m.restores, m.membership, m.fsmHalted, m.statusWrites,
 		m.catchUpTimeouts, m.nonvotersBehind, m.autopilotHealthy, m.failureTolerance, m.refusedConns, m.joinAttempts,
+		m.logAppend,
 		&stateCollector{s: s},
 	}
 	for _, c := range cs {

@@ -162,7 +162,7 @@ func Open(cfg Config) (*Store, error) {
 		}
 		undo = append(undo, func() { b.Close() })
 		s.bolt = b
-		stable, logStore = b, b
+		stable, logStore = b, timedLogStore{LogStore: b, appends: s.metrics.logAppend}
 		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hcl)
 		if err != nil {
 			return fail(fmt.Errorf("open snapshot store: %w", err))
