@@ -11,12 +11,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rosterhq/roster/api"
@@ -150,7 +152,7 @@ func AddrsFromEnv() []string {
 
 func parseAddr(a string) (*url.URL, error) {
 	if !strings.Contains(a, "://") {
-		a = "http://" + a
+		a = "http://" + withDefaultPort(a)
 	}
 	u, err := url.Parse(a)
 	if err != nil {
@@ -271,7 +273,10 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 				return nil, fmt.Errorf("roster: %s %s: %w", r.method, r.path, ctx.Err())
 			}
 			lastErr = fmt.Errorf("%w: %s: %w", ErrUnreachable, srv.Host, err)
-			if r.pinned {
+			// A peer that is not an HTTP server (--addr naming the DNS or
+			// Raft port) will not become one: with nowhere else to go, say
+			// so now instead of after every retry.
+			if r.pinned || len(c.servers) == 1 && errors.Is(err, ErrNotHTTP) {
 				return nil, fmt.Errorf("roster: %s %s: %w", r.method, r.path, lastErr)
 			}
 			c.failover(idx, srv, err)
@@ -323,7 +328,24 @@ func (c *Client) sendOnce(ctx context.Context, srv *url.URL, r request) (*http.R
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	return c.hc.Do(req)
+	var fresh bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { fresh = !info.Reused },
+	}))
+	resp, err := c.hc.Do(req)
+	if err != nil && fresh && ctx.Err() == nil && notHTTP(err) {
+		return nil, fmt.Errorf("%w: %w", ErrNotHTTP, err)
+	}
+	return resp, err
+}
+
+func notHTTP(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "malformed HTTP response") ||
+		// net/http's name for a connection closed before the request was
+		// written; on a new connection, the peer hung up right away.
+		strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // failover moves the sticky server past idx, unless another goroutine has

@@ -35,6 +35,13 @@ var (
 	// ErrUnreachable: no server could be reached (connection errors on every
 	// address tried).
 	ErrUnreachable = errors.New("roster: no server reachable")
+	// ErrNotHTTP: a server accepted a new connection and closed or reset
+	// it, or answered something other than HTTP, before any answer: the
+	// address is probably not a Roster HTTP address (the DNS or Raft port).
+	// It matches ErrUnreachable too. With a single server it is not retried.
+	// (On a reused keep-alive connection the same failure is the usual race
+	// with the server's idle timeout, and is retried.)
+	ErrNotHTTP = errors.New("roster: the server closed a new connection without an HTTP answer")
 	// ErrClosed: the Client, Registration or Watcher was closed.
 	ErrClosed = errors.New("roster: closed")
 	// ErrNoInstances: a Picker has no live instance to offer.

@@ -176,7 +176,9 @@ func verifyBackup(f io.ReaderAt, size int64) (index, term uint64, payload sectio
 	}
 	payload = section{off: backupHeader, n: size - backupHeader - backupTrailer}
 	if n := binary.BigEndian.Uint64(trailer[:8]); n != uint64(payload.n) {
-		return 0, 0, payload, badBackup("payload is %d bytes, the trailer says %d", payload.n, n)
+		// A truncated (or padded) file's last bytes are not a trailer at all:
+		// name the file's size, not the arbitrary number found there.
+		return 0, 0, payload, badBackup("truncated or damaged: its %d bytes do not end with the length and checksum a complete backup ends with", size)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size-sha256.Size)); err != nil {

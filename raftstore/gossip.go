@@ -312,7 +312,7 @@ func (g *gossip) note(m serf.Member) mark {
 	out := *mk
 	g.mu.Unlock()
 	if (changed || !ok) && metaErr == nil {
-		g.log.Info("gossip member state", "member", m.Name, "id", meta.ID, "state", st,
+		g.log.Info("gossip member state", "member", m.Name, "member_id", meta.ID, "state", st,
 			"addr", net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port))))
 	}
 	return out

@@ -251,7 +251,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 
 	// Gossip.
-	s.gossip = newGossip(s.log.With("component", "gossip"), cfg.NodeName, nodeMeta{
+	s.gossip = newGossip(cfg.Logger.With("component", "gossip", "node", cfg.NodeName, "id", s.id), cfg.NodeName, nodeMeta{
 		ID: s.id, Raft: s.raftAddr, HTTP: cfg.HTTPAddr, DNS: cfg.DNSAddr, Version: cfg.Version,
 		Cluster: clusterID, Expect: cfg.BootstrapExpect, HasState: s.hadState || bootstrapAlone,
 		Applied: s.applied.load(),

@@ -668,6 +668,9 @@ func TestCorruptBackupIsRejectedAndChangesNothing(t *testing.T) {
 		if !errors.Is(err, ErrBadBackup) || !errors.As(err, &ve) {
 			t.Fatalf("%s: restore err = %v, want ErrBadBackup with a ValidationError", name, err)
 		}
+		if name == "truncated" && !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("truncated backup: %v, want it called truncated", err)
+		}
 	}
 	if _, ok := dst.Catalog().Instance("k1"); !ok || dst.Catalog().Index() != index {
 		t.Fatalf("a rejected restore changed the catalog (index %d -> %d)", index, dst.Catalog().Index())

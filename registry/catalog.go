@@ -222,11 +222,13 @@ func (c *Catalog) apply(index uint64, cmd *command, res *Result) {
 
 func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) {
 	if err := Validate(&inst, DevMinDeregisterAfter); err != nil {
-		res.Err = fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
+		// The store names the operation ("register svc/id: ..."); the
+		// catalog only says what is wrong, so that the answer says it once.
+		res.Err = err
 		return
 	}
 	if svc, ok := c.byID[inst.ID]; ok && svc != inst.Service {
-		res.Err = fmt.Errorf("register %s/%s: held by service %s: %w", inst.Service, inst.ID, svc, ErrConflict)
+		res.Err = fmt.Errorf("%w (service %s)", ErrConflict, svc)
 		return
 	}
 	if v := c.services[inst.Service]; v != nil {
@@ -268,7 +270,7 @@ func (c *Catalog) deregister(service, id string, now int64, res *Result) {
 		return
 	}
 	if service != "" && svc != service {
-		res.Err = fmt.Errorf("deregister %s/%s: held by service %s: %w", service, id, svc, ErrConflict)
+		res.Err = fmt.Errorf("%w (service %s)", ErrConflict, svc)
 		return
 	}
 	old, _ := c.get(svc, id)

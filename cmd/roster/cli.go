@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -54,6 +56,9 @@ var cliVerbs = []cliVerb{
 	{Name: "raft", Usage: "raft remove-peer", Summary: "raft remove-peer ID: remove a stuck server from Raft", Run: cliMain("raft", runRaft)},
 }
 
+// envTimeout is the environment variable that sets --timeout's default.
+const envTimeout = "ROSTER_TIMEOUT"
+
 // cliEnv is what every verb gets: its I/O and a client factory bound to
 // the common flags.
 type cliEnv struct {
@@ -61,6 +66,8 @@ type cliEnv struct {
 	addr           string
 	timeout        time.Duration
 	jsonOut        bool
+	// envErr is a bad ROSTER_TIMEOUT, reported when the flags are parsed.
+	envErr error
 }
 
 // verbFunc runs one verb until ctx ends (SIGINT or SIGTERM).
@@ -86,7 +93,16 @@ func (e *cliEnv) flags(name, usage, help string, withJSON bool) *flag.FlagSet {
 		def = client.DefaultAddr
 	}
 	fs.StringVar(&e.addr, "addr", def, "server HTTP address(es), comma-separated (env "+client.EnvAddr+")")
-	fs.DurationVar(&e.timeout, "timeout", 30*time.Second, "give up after this long (0: never)")
+	timeout := 30 * time.Second
+	if v := os.Getenv(envTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			e.envErr = fmt.Errorf("%s=%q: want a duration such as 10s or 2m", envTimeout, v)
+		} else {
+			timeout = d
+		}
+	}
+	fs.DurationVar(&e.timeout, "timeout", timeout, "give up after this long (0: never; env "+envTimeout+")")
 	if withJSON {
 		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table")
 	}
@@ -103,11 +119,18 @@ func (e *cliEnv) flags(name, usage, help string, withJSON bool) *flag.FlagSet {
 // fails (0 after -h).
 func (e *cliEnv) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]string, int, bool) {
 	var pos []string
+	// The flag package prints errors and the usage itself; it is silenced
+	// so that help goes to stdout (once) and an error to stderr (once).
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(e.stderr)
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(e.stdout)
+				fs.Usage()
 				return nil, exitOK, false
 			}
+			fmt.Fprintf(e.stderr, "%s: %v (-h for help)\n", fs.Name(), err)
 			return nil, exitUsage, false
 		}
 		if fs.NArg() == 0 {
@@ -116,10 +139,21 @@ func (e *cliEnv) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]s
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+	fs.SetOutput(e.stderr)
 	if len(pos) < minPos || maxPos >= 0 && len(pos) > maxPos {
 		fmt.Fprintf(e.stderr, "%s: wrong number of arguments\n", fs.Name())
 		fs.Usage()
 		return nil, exitUsage, false
+	}
+	if e.envErr != nil {
+		fmt.Fprintf(e.stderr, "%s: %v\n", fs.Name(), e.envErr)
+		return nil, exitUsage, false
+	}
+	for _, a := range strings.Split(e.addr, ",") {
+		if err := client.CheckAddr(strings.TrimSpace(a)); err != nil {
+			fmt.Fprintf(e.stderr, "%s: --addr %q: %v\n", fs.Name(), a, err)
+			return nil, exitUsage, false
+		}
 	}
 	return pos, exitOK, true
 }
@@ -139,8 +173,52 @@ func (e *cliEnv) withTimeout(ctx context.Context) (context.Context, context.Canc
 
 // fail prints err and returns the exit code it maps to.
 func (e *cliEnv) fail(verb string, err error) int {
-	fmt.Fprintf(e.stderr, "roster %s: %v\n", verb, err)
+	fmt.Fprintln(e.stderr, describe(verb, err))
 	return exitCode(err)
+}
+
+// describe says what went wrong once: a server's answer is its message (it
+// names the operation already) with the status and code, an unreachable
+// server is its address and the network error, and everything else drops
+// the client's "roster: METHOD /path" layers, which name the request, not
+// the problem.
+func describe(verb string, err error) string {
+	prefix := func(msg string) string {
+		if strings.HasPrefix(msg, verb+" ") {
+			return "roster " + msg
+		}
+		return "roster " + verb + ": " + msg
+	}
+	var ae *client.APIError
+	if errors.As(err, &ae) {
+		msg := ae.Message
+		if msg == "" {
+			msg = http.StatusText(ae.Status)
+		}
+		// What the caller added before the client's "roster: METHOD /path"
+		// layer: kept when it says more than the server's message does.
+		if outer, _, ok := strings.Cut(err.Error(), "roster: "); ok {
+			if ctx := strings.TrimSuffix(outer, ": "); ctx != "" && !strings.HasPrefix(msg, ctx) {
+				msg = ctx
+			}
+		}
+		return prefix(fmt.Sprintf("%s [%d %s]", msg, ae.Status, ae.Code))
+	}
+	if errors.Is(err, client.ErrUnreachable) {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			host := ue.URL
+			if u, perr := url.Parse(ue.URL); perr == nil {
+				host = u.Host
+			}
+			msg := fmt.Sprintf("no server reachable at %s: %v", host, ue.Err)
+			if errors.Is(err, client.ErrNotHTTP) {
+				msg += " (it closed the connection without an HTTP answer: is --addr a Roster HTTP address? DNS listens on 8600, HTTP on 8500)"
+			}
+			return prefix(msg)
+		}
+	}
+	return prefix(strings.ReplaceAll(err.Error(), "roster: ", ""))
 }
 
 // exitCode maps an error onto the documented exit codes.

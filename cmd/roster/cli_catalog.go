@@ -15,7 +15,7 @@ import (
 )
 
 func runRegister(ctx context.Context, e *cliEnv, args []string) int {
-	fs := e.flags("register", "register --service SVC --port N [flags]",
+	fs := e.flags("register", "register --service SVC --address ADDR --port N [flags]",
 		"Registers an instance. With --ttl the instance must be renewed: --foreground (-f)\n"+
 			"keeps heartbeating until SIGINT or SIGTERM and then deregisters it; without it,\n"+
 			"renew with `roster heartbeat`. Prints the instance id.", false)
@@ -26,8 +26,8 @@ func runRegister(ctx context.Context, e *cliEnv, args []string) int {
 	var status string
 	fs.StringVar(&spec.Service, "service", "", "service name (required)")
 	fs.StringVar(&spec.ID, "id", "", "instance id, unique in the catalog (default: SVC-<random>)")
-	fs.StringVar(&spec.Address, "address", "", "address the instance serves at")
-	fs.IntVar(&spec.Port, "port", 0, "port the instance serves at")
+	fs.StringVar(&spec.Address, "address", "", "address the instance serves at, an IP or a host name (required)")
+	fs.IntVar(&spec.Port, "port", 0, "port the instance serves at, 1-65535 (required)")
 	fs.Var(&tags, "tag", "tag (repeatable)")
 	fs.Var(meta, "meta", "metadata key=value (repeatable)")
 	fs.IntVar(&spec.Weight, "weight", 0, "balancing weight (default 1)")
@@ -40,8 +40,19 @@ func runRegister(ctx context.Context, e *cliEnv, args []string) int {
 	if _, code, ok := e.parse(fs, args, 0, 0); !ok {
 		return code
 	}
-	if spec.Service == "" {
-		fmt.Fprintln(e.stderr, "roster register: --service is required")
+	// Missing flags are caught here, before an id is generated and a
+	// request sent.
+	for _, req := range []struct {
+		missing bool
+		flag    string
+	}{{spec.Service == "", "--service"}, {spec.Address == "", "--address"}, {spec.Port == 0, "--port"}} {
+		if req.missing {
+			fmt.Fprintf(e.stderr, "roster register: %s is required (-h for help)\n", req.flag)
+			return exitUsage
+		}
+	}
+	if spec.Port < 0 || spec.Port > 65535 {
+		fmt.Fprintf(e.stderr, "roster register: --port %d: want 1-65535\n", spec.Port)
 		return exitUsage
 	}
 	spec.Tags, spec.Meta, spec.Status = tags, meta, api.Status(status)

@@ -104,7 +104,7 @@ func TestCLIExitCodes(t *testing.T) {
 		{"missing argument", runLookup, nil, exitUsage},
 		{"unknown flag", runServices, []string{"--nope"}, exitUsage},
 		{"help", runLookup, []string{"-h"}, exitOK},
-		{"invalid input rejected by the server", runRegister, []string{"--service", "Bad_Name", "--port", "1"}, exitUsage},
+		{"invalid input rejected by the server", runRegister, []string{"--service", "Bad_Name", "--address", "10.0.0.1", "--port", "1"}, exitUsage},
 		{"unknown instance", runHeartbeat, []string{"web", "nobody"}, exitNotFound},
 		{"bad status", runHeartbeat, []string{"web", "x", "--status", "sad"}, exitUsage},
 		{"unknown snapshot action", runSnapshot, []string{"load", "f"}, exitUsage},
@@ -246,8 +246,8 @@ func TestCLISnapshotSaveAndRestore(t *testing.T) {
 func TestEveryVerbHasHelp(t *testing.T) {
 	for _, v := range cliVerbs {
 		var out, errOut bytes.Buffer
-		if code := v.Run([]string{"-h"}, &out, &errOut); code != exitOK || !strings.Contains(errOut.String(), "Exit codes") {
-			t.Fatalf("%s -h: exit %d, %q", v.Name, code, errOut.String())
+		if code := v.Run([]string{"-h"}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "Exit codes") || errOut.Len() > 0 {
+			t.Fatalf("%s -h: exit %d, stdout %q, stderr %q", v.Name, code, out.String(), errOut.String())
 		}
 	}
 }

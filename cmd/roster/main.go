@@ -26,8 +26,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return 0
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "roster %s\n", buildVersion())
-		return 0
+		return runVersion(args[1:], stdout, stderr)
 	case "server":
 		return runServer(args[1:], stdout, stderr)
 	case "gateway":
@@ -56,7 +55,9 @@ Usage:
 		fmt.Fprintf(w, "  roster %-18s %s\n", v.Usage, v.Summary)
 	}
 	fmt.Fprint(w, `
-Every CLI command takes --addr (default $ROSTER_ADDR or 127.0.0.1:8500) and -h.
+Every CLI command takes --addr (default $ROSTER_ADDR or 127.0.0.1:8500; a
+host without a port means port 8500), --timeout (default $ROSTER_TIMEOUT or
+30s) and -h; the listing commands take --json.
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found,
 4 unavailable (no leader, not ready, or no server reachable).
 `)

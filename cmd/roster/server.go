@@ -136,15 +136,19 @@ func (sf *serverFlags) logger(w io.Writer) (*slog.Logger, error) {
 
 func runServer(args []string, stdout, stderr io.Writer) int {
 	sf := newServerFlags(stderr)
+	// The flag package would print the usage (to stderr) itself: help is
+	// printed here instead, once, on stdout.
+	sf.fs.SetOutput(io.Discard)
 	if err := sf.parse(args); err != nil {
 		if err == flag.ErrHelp {
 			sf.fs.SetOutput(stdout)
 			sf.fs.Usage()
 			return 0
 		}
-		fmt.Fprintf(stderr, "roster server: %v\n", err)
+		fmt.Fprintf(stderr, "roster server: %v (roster server --help lists every flag)\n", err)
 		return 2
 	}
+	sf.fs.SetOutput(stderr)
 	if err := sf.cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "roster server: %v\n", err)
 		return 2
