@@ -200,9 +200,10 @@ func printInstances(e *cliEnv, insts []api.Instance) {
 
 func runWatch(ctx context.Context, e *cliEnv, args []string) int {
 	fs := e.flags("watch", "watch SVC [--status S] [--tag T] [--json]",
-		"Prints a service's instances now and again on every change, until interrupted.\n"+
-			"With --json, one compact JSON instance list per line. Errors are reported on\n"+
-			"stderr and the watch carries on from the last index.", true)
+		"Prints a service's instances now, then every change as a diff until\n"+
+			"interrupted: + added, - removed, ~ changed (status, output, address, tags,\n"+
+			"meta, weight, ttl). With --json, one compact JSON instance list per line.\n"+
+			"Errors are reported on stderr and the watch carries on from the last index.", true)
 	var opts client.QueryOptions
 	queryFlags(fs, &opts)
 	pos, code, ok := e.parse(fs, args, 1, 1)
@@ -217,6 +218,8 @@ func runWatch(ctx context.Context, e *cliEnv, args []string) int {
 	w := c.Watch(ctx, pos[0], &client.WatchOptions{Status: opts.Status, Tag: opts.Tag})
 	defer w.Stop()
 	var lastErr error
+	var shown []api.Instance // the list the output describes so far
+	first := true
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -228,11 +231,17 @@ func runWatch(ctx context.Context, e *cliEnv, args []string) int {
 			if e.jsonOut {
 				b, _ := json.Marshal(list)
 				fmt.Fprintf(e.stdout, "%s\n", b)
-			} else {
+			} else if first {
 				fmt.Fprintf(e.stdout, "%s  index %d  %d instance(s)\n", time.Now().Format(time.TimeOnly), list.Index, len(list.Instances))
 				printInstances(e, list.Instances)
 				fmt.Fprintln(e.stdout)
+			} else if diff := instanceDiff(shown, list.Instances); len(diff) > 0 {
+				fmt.Fprintf(e.stdout, "%s  index %d  %d instance(s)\n", time.Now().Format(time.TimeOnly), list.Index, len(list.Instances))
+				for _, line := range diff {
+					fmt.Fprintln(e.stdout, "  "+line)
+				}
 			}
+			first, shown = false, list.Instances
 		case <-tick.C:
 			// Say once when the watch starts failing, and when it recovers.
 			if err := w.Err(); err != nil && lastErr == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -179,11 +180,13 @@ func runSnapshot(ctx context.Context, e *cliEnv, args []string) int {
 	defer cancel()
 	switch pos[0] {
 	case "save":
-		n, err := snapshotSave(ctx, c, pos[1])
+		p := startProgress(e.stderr, "roster snapshot: saving", 0)
+		n, err := snapshotSave(ctx, c, pos[1], p)
+		summary := p.finish(n)
 		if err != nil {
 			return e.fail("snapshot save", err)
 		}
-		fmt.Fprintf(e.stderr, "roster snapshot: saved %d bytes to %s\n", n, pos[1])
+		fmt.Fprintf(e.stderr, "roster snapshot: saved %d bytes to %s: %s\n", n, pos[1], summary)
 		return exitOK
 	case "restore":
 		f, err := os.Open(pos[1])
@@ -191,10 +194,17 @@ func runSnapshot(ctx context.Context, e *cliEnv, args []string) int {
 			return e.fail("snapshot restore", err)
 		}
 		defer f.Close()
-		if err := c.SnapshotRestore(ctx, f); err != nil {
+		var size int64
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		p := startProgress(e.stderr, "roster snapshot: restoring", size)
+		err = c.SnapshotRestore(ctx, io.TeeReader(f, p))
+		summary := p.finish(p.n.Load())
+		if err != nil {
 			return e.fail("snapshot restore", err)
 		}
-		fmt.Fprintf(e.stderr, "roster snapshot: restored %s\n", pos[1])
+		fmt.Fprintf(e.stderr, "roster snapshot: restored %s: %s\n", pos[1], summary)
 		return exitOK
 	}
 	fmt.Fprintf(e.stderr, "roster snapshot: unknown action %q (want save or restore)\n", pos[0])
@@ -203,13 +213,13 @@ func runSnapshot(ctx context.Context, e *cliEnv, args []string) int {
 
 // snapshotSave writes the backup next to path and renames it into place, so
 // that a failed download never leaves a truncated backup under the name.
-func snapshotSave(ctx context.Context, c *client.Client, path string) (int64, error) {
+func snapshotSave(ctx context.Context, c *client.Client, path string, counted io.Writer) (int64, error) {
 	tmp := path + ".part"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	n, err := c.SnapshotSave(ctx, f)
+	n, err := c.SnapshotSave(ctx, io.MultiWriter(f, counted))
 	if err == nil {
 		err = f.Sync()
 	}
