@@ -80,3 +80,40 @@ func TestDocLinksResolve(t *testing.T) {
 		t.Fatal("no relative links found: is the pattern broken?")
 	}
 }
+
+// TestClientSnippetsAreCompiledExamples: every line of every Go snippet in
+// client.md appears in one of the client's Example functions, which go test
+// compiles and runs, so a snippet cannot drift from the API.
+func TestClientSnippetsAreCompiledExamples(t *testing.T) {
+	doc, err := os.ReadFile("client.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examples strings.Builder
+	for _, f := range []string{"../client/example_test.go", "../client/example_docs_test.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		examples.Write(b)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(examples.String(), "\n") {
+		lines[strings.Join(strings.Fields(l), " ")] = true
+	}
+	snippets := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(snippets) < 5 {
+		t.Fatalf("only %d Go snippets in client.md", len(snippets))
+	}
+	for _, s := range snippets {
+		if strings.HasPrefix(s[1], "import") || strings.HasPrefix(s[1], "func Test") {
+			continue // how to import the packages, or a test of the reader's own
+		}
+		for _, l := range strings.Split(s[1], "\n") {
+			l = strings.Join(strings.Fields(l), " ")
+			if l != "" && !lines[l] {
+				t.Errorf("client.md snippet line %q is in no Example of client/", l)
+			}
+		}
+	}
+}
