@@ -94,15 +94,18 @@ func (s *syncBuffer) String() string {
 }
 
 // freePort returns a loopback address with a port nobody listens on now, for
-// both TCP and UDP (gossip and DNS use both).
+// both TCP and UDP (gossip and DNS use both). It picks below the kernel's
+// ephemeral range (32768 and up here), so that a server restarted on its
+// ports does not find one taken by another process's outgoing connection
+// meanwhile (seen: "listen dns ...: address already in use" on a restart).
 func freePort(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		addr := l.Addr().String()
 		u, err := net.ListenPacket("udp", addr)
 		l.Close()
 		if err != nil {
