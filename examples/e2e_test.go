@@ -6,6 +6,7 @@ package examples_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/internal/retry"
 	"io"
@@ -171,11 +172,17 @@ func startRoster(t *testing.T) *rosterServer {
 
 func (r *rosterServer) Addr() string { return r.n.HTTPAddr() }
 
-// Get returns the instance with this id, any status.
-func (r *rosterServer) Get(service, id string) (api.Instance, bool) {
+// Get returns the instance with this id, any status; false when the server
+// says it does not exist. Any other error fails the test: a lookup that did
+// not happen proves nothing.
+func (r *rosterServer) Get(t *testing.T, service, id string) (api.Instance, bool) {
+	t.Helper()
 	inst, err := r.c.Instance(context.Background(), service, id)
-	if err != nil {
+	if errors.Is(err, client.ErrNotFound) {
 		return api.Instance{}, false
+	}
+	if err != nil {
+		t.Fatalf("look up %s/%s: %v", service, id, err)
 	}
 	return *inst, true
 }
@@ -230,7 +237,7 @@ func TestGatewayKeepsAnsweringWhenAnInstanceDies(t *testing.T) {
 		}
 		n++
 	}
-	if inst, ok := roster.Get("users", a.id); ok && inst.Status != api.StatusCritical {
+	if inst, ok := roster.Get(t, "users", a.id); ok && inst.Status != api.StatusCritical {
 		t.Fatalf("dead instance still %s after its TTL", inst.Status)
 	}
 	t.Logf("%d requests after the kill, all answered by %s", n, b.id)
@@ -239,7 +246,7 @@ func TestGatewayKeepsAnsweringWhenAnInstanceDies(t *testing.T) {
 func TestServiceDeregistersOnSIGTERM(t *testing.T) {
 	roster := startRoster(t)
 	p := start(t, "service", "--name", "users", "--roster", roster.Addr())
-	if _, ok := roster.Get("users", p.id); !ok {
+	if _, ok := roster.Get(t, "users", p.id); !ok {
 		t.Fatalf("%s not registered", p.id)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -253,7 +260,7 @@ func TestServiceDeregistersOnSIGTERM(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("service did not stop on SIGTERM")
 	}
-	if _, ok := roster.Get("users", p.id); ok {
+	if _, ok := roster.Get(t, "users", p.id); ok {
 		t.Fatal("still registered after SIGTERM")
 	}
 }
