@@ -72,26 +72,10 @@ type server struct {
 	args                    []string
 	bin                     string // rosterBin unless set
 	cmd                     *exec.Cmd
-	log                     *syncBuffer
+	log                     *lockedBuffer
 	exited                  chan struct{}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // freePort returns a loopback address with a port nobody listens on now, for
 // both TCP and UDP (gossip and DNS use both). It picks below the kernel's
@@ -131,7 +115,7 @@ func newServer(t *testing.T, name string, extra ...string) *server {
 
 func (s *server) start(t *testing.T) {
 	t.Helper()
-	s.log = &syncBuffer{}
+	s.log = &lockedBuffer{}
 	bin := s.bin
 	if bin == "" {
 		bin = rosterBin

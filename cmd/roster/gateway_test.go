@@ -40,13 +40,13 @@ func startEcho(t *testing.T, id string) (host string, port int) {
 // gatewayProc is one `roster gateway` process.
 type gatewayProc struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *lockedBuffer
 	exited chan struct{}
 }
 
 func startGatewayProc(t *testing.T, env []string, args ...string) *gatewayProc {
 	t.Helper()
-	p := &gatewayProc{log: &syncBuffer{}, exited: make(chan struct{})}
+	p := &gatewayProc{log: &lockedBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(rosterBin, append([]string{"gateway"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
