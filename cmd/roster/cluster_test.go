@@ -76,7 +76,6 @@ type server struct {
 	exited                  chan struct{}
 }
 
-
 // freePort returns a loopback address with a port nobody listens on now, for
 // both TCP and UDP (gossip and DNS use both). It picks below the kernel's
 // ephemeral range (32768 and up here), so that a server restarted on its
