@@ -22,6 +22,7 @@ import (
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
 	"github.com/rosterhq/roster/raftstore"
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -68,7 +69,7 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 	DeadServerGrace   time.Duration
-	Lease             registry.LeaseConfig
+	Lease             lease.Config
 
 	// Version is advertised in gossip and served by /v1/cluster/members.
 	Version string

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/lease"
 )
 
 // Defaults of design.md ("Raft settings", "Cluster").
@@ -95,7 +95,7 @@ type Config struct {
 	// DeadServerGrace: see DefaultDeadServerGrace.
 	DeadServerGrace time.Duration
 	// Lease tunes the lease table.
-	Lease registry.LeaseConfig
+	Lease lease.Config
 	// Logger receives the store's, Raft's and memberlist's logs.
 	Logger *slog.Logger
 	// Metrics, when set, receives the roster_* collectors.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -20,7 +21,7 @@ import (
 // command version it does not know.
 type fsm struct {
 	catalog *registry.Catalog
-	lessor  *registry.Lessor
+	lessor  *lease.Lessor
 	applied *appliedIndex
 	snaps   raft.SnapshotStore
 	log     *slog.Logger

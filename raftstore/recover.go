@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -91,7 +92,7 @@ func newRecoveryFSM(snaps raft.SnapshotStore, log *slog.Logger) *recoveryFSM {
 	cat := registry.New()
 	return &recoveryFSM{fsm: &fsm{
 		catalog: cat,
-		lessor:  registry.NewLessor(registry.LeaseConfig{Catalog: cat, Logger: log}),
+		lessor:  lease.NewLessor(lease.Config{Catalog: cat, Logger: log}),
 		applied: &appliedIndex{},
 		snaps:   snaps,
 		log:     log.With("phase", "peers.json recovery"),

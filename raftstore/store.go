@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/serf/serf"
 	"go.etcd.io/bbolt"
 
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -52,7 +53,7 @@ type Store struct {
 	id  string
 
 	catalog *registry.Catalog
-	lessor  *registry.Lessor
+	lessor  *lease.Lessor
 	applied appliedIndex
 	fsm     *fsm
 	metrics *metrics
@@ -207,7 +208,7 @@ func Open(cfg Config) (*Store, error) {
 	if leaseCfg.Logger == nil {
 		leaseCfg.Logger = cfg.Logger
 	}
-	s.lessor = registry.NewLessor(leaseCfg)
+	s.lessor = lease.NewLessor(leaseCfg)
 	s.fsm = &fsm{
 		catalog: s.catalog,
 		lessor:  s.lessor,
@@ -360,7 +361,7 @@ func (s *Store) leaderSince() time.Time { return time.Unix(0, s.leadSince.Load()
 func (s *Store) Catalog() *registry.Catalog { return s.catalog }
 
 // Lessor is the lease table (armed only on the leader).
-func (s *Store) Lessor() *registry.Lessor { return s.lessor }
+func (s *Store) Lessor() *lease.Lessor { return s.lessor }
 
 // RaftAddr is the advertised Raft address (with the bound port).
 func (s *Store) RaftAddr() string { return s.raftAddr }

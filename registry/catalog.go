@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -301,7 +300,7 @@ func (c *Catalog) setStatus(index uint64, updates []StatusUpdate, now int64, res
 			next.Status = api.StatusPassing
 		}
 		if !u.KeepOutput {
-			next.Output = strings.ToValidUTF8(truncateUTF8(u.Output, MaxOutput), "\uFFFD")
+			next.Output = CleanOutput(u.Output)
 		}
 		switch {
 		case next.Status != api.StatusCritical:
@@ -582,15 +581,16 @@ func (c *Catalog) ForEachLeased(fn func(Instance)) {
 	defer c.mu.RUnlock()
 	for _, v := range c.services {
 		for i := range v.Instances {
-			if leased(&v.Instances[i]) {
+			if Leased(&v.Instances[i]) {
 				fn(v.Instances[i])
 			}
 		}
 	}
 }
 
-// leased reports whether the lease table tracks the instance.
-func leased(in *Instance) bool {
+// Leased reports whether the lease table tracks the instance: it has a TTL,
+// or it is critical and will be removed after deregister_after.
+func Leased(in *Instance) bool {
 	return in.TTL > 0 || in.Status == api.StatusCritical && in.DeregisterAfter > 0
 }
 

@@ -281,9 +281,24 @@ func ValidateStored(in *Instance) error {
 	return nil
 }
 
-// satAdd adds a duration to a unix-nanosecond time, saturating instead of
-// overflowing.
-func satAdd(t int64, d time.Duration) int64 {
+// CleanOutput is a health output as the catalog stores it: cut to MaxOutput
+// bytes on a rune boundary, invalid UTF-8 replaced.
+func CleanOutput(s string) string {
+	return strings.ToValidUTF8(truncateUTF8(s, MaxOutput), "\uFFFD")
+}
+
+// ValidateStatus refuses a status other than passing, warning or critical
+// (empty is allowed: it means passing), naming field.
+func ValidateStatus(field string, s api.Status) error {
+	if s != "" && !s.Valid() {
+		return invalid(field, "must be passing, warning or critical, got %q", s)
+	}
+	return nil
+}
+
+// SatAdd adds a duration to a unix-nanosecond time, saturating instead of
+// overflowing (a critical_since plus a huge deregister_after).
+func SatAdd(t int64, d time.Duration) int64 {
 	if d > 0 && t > math.MaxInt64-int64(d) {
 		return math.MaxInt64
 	}

@@ -1,18 +1,24 @@
-package registry
+// Package lease is the leader's TTL lease table (etcd's lessor, for
+// Roster): a deadline per leased instance in memory only, renewals that cost
+// no Raft write while the status is unchanged, expiry and reaping decided
+// with the leader's clock and handed to the replication layer as commands,
+// re-arming at now + TTL when a server gains leadership, and mass-expiry
+// protection. It reads the catalog (registry) and writes nothing itself.
+package lease
 
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
 )
 
-// LeaseConfig tunes the lease table. Zero values take the defaults of
+// Config tunes the lease table. Zero values take the defaults of
 // design.md.
-type LeaseConfig struct {
+type Config struct {
 	// Now is the clock (monotonic readings); time.Now by default.
 	Now func() time.Time
 	// ProtectMinServices and ProtectMinLeases: mass-expiry protection only
@@ -36,13 +42,13 @@ type LeaseConfig struct {
 	// an instance from an unknown one and answers write=true, leaving it to
 	// the caller, which has checked that the instance is registered; the
 	// write is a no-op in Apply when nothing changed.
-	Catalog *Catalog
+	Catalog *registry.Catalog
 	// Logger receives the table's decisions (arming, pauses, clock jumps,
 	// expiries); discarded when nil.
 	Logger *slog.Logger
 }
 
-// Defaults of LeaseConfig.
+// Defaults of Config.
 const (
 	DefaultProtectMinServices = 3
 	DefaultProtectMinLeases   = 10
@@ -56,7 +62,7 @@ const (
 // write to come back through Observe before Due hands it out again.
 const expiryRetry = 5 * time.Second
 
-func (c LeaseConfig) withDefaults() LeaseConfig {
+func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -88,10 +94,10 @@ func (c LeaseConfig) withDefaults() LeaseConfig {
 type role uint8
 
 const (
-	roleNew      role = iota // never led: ErrNotArmed, State shows a follower
-	roleElected              // leader, not yet re-armed: ErrNotArmed
+	roleNew      role = iota // never led: registry.ErrNotArmed, State shows a follower
+	roleElected              // leader, not yet re-armed: registry.ErrNotArmed
 	roleArmed                // leader with every lease armed
-	roleFollower             // demoted: ErrNotLeader
+	roleFollower             // demoted: registry.ErrNotLeader
 )
 
 // lease is one instance the table tracks: it holds a TTL, or it is critical
@@ -156,7 +162,7 @@ func (l *lease) critical() bool { return l.status == api.StatusCritical }
 // instances never trips it unless it is more than half of the services
 // and meets the minimums; fresh or never-renewed leases never do.
 type Lessor struct {
-	cfg LeaseConfig
+	cfg Config
 	log *slog.Logger
 
 	// base is the origin of the table's ticks: a day before it was made, so
@@ -164,7 +170,7 @@ type Lessor struct {
 	// "never".
 	base      time.Time
 	mu        sync.Mutex
-	cat       *Catalog
+	cat       *registry.Catalog
 	role      role
 	leases    map[string]*lease
 	svcLeases map[string]int  // service -> TTL leases held
@@ -185,7 +191,7 @@ type Lessor struct {
 }
 
 // NewLessor returns an empty, demoted lease table.
-func NewLessor(cfg LeaseConfig) *Lessor {
+func NewLessor(cfg Config) *Lessor {
 	cfg = cfg.withDefaults()
 	return &Lessor{
 		cfg:       cfg,
@@ -205,10 +211,10 @@ func NewLessor(cfg LeaseConfig) *Lessor {
 }
 
 // Elected moves the table to "leader, not yet armed": Renew answers
-// ErrNotArmed (retry later) instead of ErrNotLeader until Promote, and State
+// registry.ErrNotArmed (retry later) instead of registry.ErrNotLeader until Promote, and State
 // shows a leader that has not re-armed. Call it as soon as this server wins
 // an election, before the barrier. Optional: a new table starts answering
-// ErrNotArmed.
+// registry.ErrNotArmed.
 func (l *Lessor) Elected() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -221,7 +227,7 @@ func (l *Lessor) Elected() {
 // instances, status moves into or out of critical (reap deadlines). Called by
 // the replication layer after every Apply, on every server, in log order.
 // It costs a map lookup and at most a few heap operations per change.
-func (l *Lessor) Observe(changes []Change) {
+func (l *Lessor) Observe(changes []registry.Change) {
 	if len(changes) == 0 {
 		return
 	}
@@ -233,10 +239,10 @@ func (l *Lessor) Observe(changes []Change) {
 	}
 }
 
-func (l *Lessor) observe(ch *Change, now tick) {
+func (l *Lessor) observe(ch *registry.Change, now tick) {
 	in := &ch.Instance
 	le := l.leases[in.ID]
-	if ch.Kind == ChangeRemove {
+	if ch.Kind == registry.ChangeRemove {
 		delete(l.outputs, in.ID)
 		if le != nil {
 			if le.reaping {
@@ -246,7 +252,7 @@ func (l *Lessor) observe(ch *Change, now tick) {
 		}
 		return
 	}
-	if !leased(in) {
+	if !registry.Leased(in) {
 		if le != nil {
 			l.drop(le)
 			if in.Output != "" {
@@ -271,7 +277,7 @@ func (l *Lessor) observe(ch *Change, now tick) {
 // update copies an instance's lease fields into le and, while armed, moves
 // its deadlines: a new or changed TTL (or leaving critical) arms now + TTL,
 // turning critical stops the TTL and arms the reap deadline.
-func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
+func (l *Lessor) update(le *lease, in *registry.Instance, now tick, fresh bool) {
 	if in.Output != le.output || fresh && in.Output != "" {
 		le.outputAt = now
 	}
@@ -311,7 +317,7 @@ func (l *Lessor) update(le *lease, in *Instance, now tick, fresh bool) {
 		l.reap.remove(le)
 		le.reaping = false
 	case reapChanged || !wasCritical || !l.reap.has(le):
-		le.reapAt = l.wallTick(now, satAdd(le.criticalSince, le.deregAfter))
+		le.reapAt = l.wallTick(now, registry.SatAdd(le.criticalSince, le.deregAfter))
 		l.reap.push(le)
 	}
 }
@@ -370,9 +376,9 @@ func (l *Lessor) wallTick(now tick, wall int64) tick {
 // Reset rebuilds the table from the catalog after a restore, and makes the
 // catalog the one Renew consults for instances without a lease. While armed
 // every lease is re-armed as by Promote.
-func (l *Lessor) Reset(c *Catalog) {
-	var insts []Instance
-	c.ForEachLeased(func(in Instance) { insts = append(insts, in) })
+func (l *Lessor) Reset(c *registry.Catalog) {
+	var insts []registry.Instance
+	c.ForEachLeased(func(in registry.Instance) { insts = append(insts, in) })
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -434,7 +440,7 @@ func (l *Lessor) armAll(now tick) {
 			l.exp.push(le)
 		}
 		if le.critical() && le.deregAfter > 0 {
-			le.reapAt = max(l.wallTick(now, satAdd(le.criticalSince, le.deregAfter)), now+tick(le.ttl))
+			le.reapAt = max(l.wallTick(now, registry.SatAdd(le.criticalSince, le.deregAfter)), now+tick(le.ttl))
 			l.reap.push(le)
 		}
 	}
@@ -473,20 +479,21 @@ func (l *Lessor) forgetAllRenewals() {
 // Renew extends one lease to now + TTL and reports whether the renewal needs
 // a Raft write: when status differs from the stored status, or when output
 // differs and the last output write for the instance is 5 minutes old or
-// more. Errors: ErrNotArmed before Promote (or after Demote: ErrNotLeader),
-// ErrNotFound for an id that holds no lease and is not registered.
+// more. Errors: registry.ErrNotArmed before Promote (or after Demote: registry.ErrNotLeader),
+// registry.ErrNotFound for an id that holds no lease and is not registered.
 //
 // An empty status means passing, so renewing an instance that expired
 // (critical) turns it passing again with one write. Output is compared as
-// Apply stores it (cut to MaxOutput). An invalid status is a
+// Apply stores it (cut to registry.MaxOutput). An invalid status is a
 // *ValidationError.
 func (l *Lessor) Renew(id string, status api.Status, output string) (write bool, err error) {
+	if err := registry.ValidateStatus("status", status); err != nil {
+		return false, err
+	}
 	if status == "" {
 		status = api.StatusPassing
-	} else if !status.Valid() {
-		return false, invalid("status", "must be passing, warning or critical, got %q", status)
 	}
-	output = cleanOutput(output)
+	output = registry.CleanOutput(output)
 	now := l.tick(l.cfg.Now())
 	l.mu.Lock()
 	if err := l.armedErr(); err != nil {
@@ -511,7 +518,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 	}
 	in, ok := cat.Instance(id)
 	if !ok {
-		return false, fmt.Errorf("renew %s: %w", id, ErrNotFound)
+		return false, fmt.Errorf("renew %s: %w", id, registry.ErrNotFound)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -526,15 +533,15 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 func (l *Lessor) armedErr() error {
 	switch l.role {
 	case roleNew, roleElected:
-		return ErrNotArmed
+		return registry.ErrNotArmed
 	case roleFollower:
-		return ErrNotLeader
+		return registry.ErrNotLeader
 	}
 	return nil
 }
 
 // decideWrite says whether a renewal must be written: a status change at
-// once, a change of output alone at most once per OutputWriteInterval.
+// once, a change of output alone at most once per registry.OutputWriteInterval.
 func decideWrite(stored api.Status, storedOut string, status api.Status, output string, outputAt *tick, now tick) bool {
 	if status != stored {
 		if output != storedOut {
@@ -542,16 +549,11 @@ func decideWrite(stored api.Status, storedOut string, status api.Status, output 
 		}
 		return true
 	}
-	if output != storedOut && (*outputAt == 0 || now-*outputAt >= tick(OutputWriteInterval)) {
+	if output != storedOut && (*outputAt == 0 || now-*outputAt >= tick(registry.OutputWriteInterval)) {
 		*outputAt = now
 		return true
 	}
 	return false
-}
-
-// cleanOutput is the output as Apply stores it.
-func cleanOutput(s string) string {
-	return strings.ToValidUTF8(truncateUTF8(s, MaxOutput), "\uFFFD")
 }
 
 // Due returns the leases that expired (to be marked critical) and the
@@ -662,9 +664,9 @@ func (l *Lessor) State() api.LeaseState {
 	return st
 }
 
-// LeaseStats are the lease table's counters beyond api.LeaseState, for
+// Stats are the lease table's counters beyond api.LeaseState, for
 // metrics and logs.
-type LeaseStats struct {
+type Stats struct {
 	// Tracked is every instance the table tracks (TTL leases and critical
 	// instances waiting to be reaped).
 	Tracked int
@@ -681,10 +683,10 @@ type LeaseStats struct {
 }
 
 // Stats reports counters for metrics.
-func (l *Lessor) Stats() LeaseStats {
+func (l *Lessor) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LeaseStats{
+	return Stats{
 		Tracked:        len(l.leases),
 		LeasedServices: len(l.svcLeases),
 		Due:            l.due.len(),

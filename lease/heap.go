@@ -1,4 +1,4 @@
-package registry
+package lease
 
 // leaseHeap is a min-heap of leases by one deadline, with each lease
 // remembering its position so that renewals and removals are O(log n).

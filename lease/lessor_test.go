@@ -1,4 +1,4 @@
-package registry
+package lease
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
 )
 
 // fakeClock is a settable clock for the lease table.
@@ -43,7 +44,7 @@ type leaseEnv struct {
 	l     *Lessor
 }
 
-func newLeaseEnv(t *testing.T, cfg LeaseConfig) *leaseEnv {
+func newLeaseEnv(t *testing.T, cfg Config) *leaseEnv {
 	e := &leaseEnv{t: t, a: newApplier(t), clock: newFakeClock()}
 	cfg.Now = e.clock.Now
 	cfg.Catalog = e.a.c
@@ -51,7 +52,7 @@ func newLeaseEnv(t *testing.T, cfg LeaseConfig) *leaseEnv {
 	return e
 }
 
-func (e *leaseEnv) apply(cmd []byte) *Result {
+func (e *leaseEnv) apply(cmd []byte) *registry.Result {
 	e.t.Helper()
 	res := e.a.mustOK(cmd)
 	e.l.Observe(res.Changed)
@@ -62,7 +63,7 @@ func (e *leaseEnv) register(svc, id string, ttl, deregAfter time.Duration) {
 	e.t.Helper()
 	in := inst(svc, id)
 	in.TTL, in.DeregisterAfter = ttl, deregAfter
-	e.apply(EncodeRegister(in, e.clock.Now().UnixNano()))
+	e.apply(registry.EncodeRegister(in, e.clock.Now().UnixNano()))
 }
 
 // renew renews like a heartbeat and writes the status change if needed.
@@ -73,7 +74,7 @@ func (e *leaseEnv) renew(id string, status api.Status, output string) bool {
 		e.t.Fatalf("Renew(%s): %v", id, err)
 	}
 	if write {
-		e.apply(EncodeStatus([]StatusUpdate{{ID: id, Status: status, Output: output}}, e.clock.Now().UnixNano()))
+		e.apply(registry.EncodeStatus([]registry.StatusUpdate{{ID: id, Status: status, Output: output}}, e.clock.Now().UnixNano()))
 	}
 	return write
 }
@@ -84,14 +85,14 @@ func (e *leaseEnv) due() (expire, reap []string) {
 	expire, reap = e.l.Due()
 	now := e.clock.Now().UnixNano()
 	if len(expire) > 0 {
-		ups := make([]StatusUpdate, len(expire))
+		ups := make([]registry.StatusUpdate, len(expire))
 		for i, id := range expire {
-			ups[i] = StatusUpdate{ID: id, Status: api.StatusCritical, KeepOutput: true}
+			ups[i] = registry.StatusUpdate{ID: id, Status: api.StatusCritical, KeepOutput: true}
 		}
-		e.apply(EncodeStatus(ups, now))
+		e.apply(registry.EncodeStatus(ups, now))
 	}
 	if len(reap) > 0 {
-		e.apply(EncodeReap(reap, now))
+		e.apply(registry.EncodeReap(reap, now))
 	}
 	return expire, reap
 }
@@ -120,9 +121,9 @@ func (e *leaseEnv) status(id string) api.Status {
 }
 
 func TestRenewRoles(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, 0)
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, ErrNotArmed) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotArmed) {
 		t.Fatalf("before Promote: %v", err)
 	}
 	if st := e.l.State(); st.Leader || st.Leases != 0 {
@@ -139,14 +140,14 @@ func TestRenewRoles(t *testing.T) {
 	if write, err := e.l.Renew("w1", "", ""); err != nil || write {
 		t.Fatalf("Renew = %v, %v", write, err)
 	}
-	if _, err := e.l.Renew("ghost", "", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := e.l.Renew("ghost", "", ""); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
 	if _, err := e.l.Renew("w1", "asleep", ""); err == nil {
 		t.Fatal("invalid status accepted")
 	}
 	e.l.Demote()
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, ErrNotLeader) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotLeader) {
 		t.Fatalf("after Demote: %v", err)
 	}
 	if x, r := e.l.Due(); x != nil || r != nil {
@@ -156,13 +157,13 @@ func TestRenewRoles(t *testing.T) {
 		t.Fatalf("follower state %+v", st)
 	}
 	e.l.Elected()
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, ErrNotArmed) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotArmed) {
 		t.Fatalf("elected again: %v", err)
 	}
 }
 
 func TestRenewWriteDecisions(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{ClockJump: time.Hour})
+	e := newLeaseEnv(t, Config{ClockJump: time.Hour})
 	e.register("web", "w1", 30*time.Second, 0)
 	e.register("web", "plain", 0, 0) // no lease: answered from the catalog
 	e.l.Promote()
@@ -197,13 +198,13 @@ func TestRenewWriteDecisions(t *testing.T) {
 	}
 	// Output is compared as Apply stores it: an over-long output that was
 	// written once does not differ forever.
-	long := string(make([]byte, MaxOutput+100))
+	long := string(make([]byte, registry.MaxOutput+100))
 	e.clock.advance(6 * time.Minute)
 	e.l.Due()
 	if !e.renew("w1", "", long) {
 		t.Fatal("long output not written")
 	}
-	e.clock.advance(OutputWriteInterval)
+	e.clock.advance(registry.OutputWriteInterval)
 	e.l.Due()
 	if e.renew("w1", "", long) {
 		t.Fatal("the same long output written again")
@@ -211,7 +212,7 @@ func TestRenewWriteDecisions(t *testing.T) {
 }
 
 func TestLeaseExpiresAndRenewalRevives(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, 0)
 	e.register("web", "w2", 10*time.Second, 0)
 	e.register("web", "forever", 0, 0)
@@ -255,7 +256,7 @@ func TestLeaseExpiresAndRenewalRevives(t *testing.T) {
 }
 
 func TestReapAfterDeregisterAfter(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, time.Minute)
 	e.register("web", "w2", 10*time.Second, time.Minute)
 	e.l.Promote()
@@ -276,7 +277,7 @@ func TestReapAfterDeregisterAfter(t *testing.T) {
 	if e.a.c.Tombstoned("w1", 0) {
 		t.Fatal("a reaped instance is tombstoned")
 	}
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("renew after reap: %v", err)
 	}
 	st := e.l.State()
@@ -286,11 +287,11 @@ func TestReapAfterDeregisterAfter(t *testing.T) {
 }
 
 func TestCriticalWithoutTTLIsReaped(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	in := inst("web", "w1")
 	in.Status = api.StatusCritical
 	in.DeregisterAfter = time.Minute
-	e.apply(EncodeRegister(in, e.clock.Now().UnixNano()))
+	e.apply(registry.EncodeRegister(in, e.clock.Now().UnixNano()))
 	e.l.Promote()
 	if _, r := e.run(59 * time.Second); len(r) != 0 {
 		t.Fatalf("reaped early %v", r)
@@ -301,11 +302,11 @@ func TestCriticalWithoutTTLIsReaped(t *testing.T) {
 }
 
 func TestPromoteRearmsOldDeadlines(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, 0)
 	in := inst("web", "crit")
 	in.TTL, in.DeregisterAfter, in.Status = 10*time.Second, time.Minute, api.StatusCritical
-	e.apply(EncodeRegister(in, e.clock.Now().UnixNano()))
+	e.apply(registry.EncodeRegister(in, e.clock.Now().UnixNano()))
 	// A follower observed these long ago; nobody renewed since.
 	e.clock.advance(time.Hour)
 	e.l.Elected()
@@ -320,7 +321,7 @@ func TestPromoteRearmsOldDeadlines(t *testing.T) {
 }
 
 func TestClockJumpRearmsInsteadOfExpiring(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{ClockJump: 5 * time.Second})
+	e := newLeaseEnv(t, Config{ClockJump: 5 * time.Second})
 	e.register("web", "w1", 10*time.Second, 0)
 	e.l.Promote()
 	e.run(4 * time.Second)
@@ -338,7 +339,7 @@ func TestClockJumpRearmsInsteadOfExpiring(t *testing.T) {
 		t.Fatalf("not expired a TTL after the re-arm: %v", x)
 	}
 	// The gap between Promote and the first Due counts too.
-	e2 := newLeaseEnv(t, LeaseConfig{ClockJump: 5 * time.Second})
+	e2 := newLeaseEnv(t, Config{ClockJump: 5 * time.Second})
 	e2.register("web", "w1", 10*time.Second, 0)
 	e2.l.Promote()
 	e2.clock.advance(20 * time.Second)
@@ -348,14 +349,14 @@ func TestClockJumpRearmsInsteadOfExpiring(t *testing.T) {
 }
 
 func TestBatchSizeAndRateLimit(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{BatchSize: 100, RatePerSecond: 250})
+	e := newLeaseEnv(t, Config{BatchSize: 100, RatePerSecond: 250})
 	var cmds [][]byte
 	for i := range 600 {
 		in := inst("web", fmt.Sprintf("w%03d", i))
 		in.TTL = 10 * time.Second
-		cmds = append(cmds, EncodeRegister(in, t0))
+		cmds = append(cmds, registry.EncodeRegister(in, t0))
 	}
-	e.apply(EncodeBatch(cmds))
+	e.apply(registry.EncodeBatch(cmds))
 	e.l.Promote()
 	e.run(9500 * time.Millisecond)
 	e.clock.advance(time.Second)
@@ -387,7 +388,7 @@ func TestBatchSizeAndRateLimit(t *testing.T) {
 }
 
 func TestObserveKeepsTableInSync(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.l.Promote()
 	e.register("web", "w1", 10*time.Second, 0)
 	e.register("web", "w2", 10*time.Second, 0)
@@ -405,7 +406,7 @@ func TestObserveKeepsTableInSync(t *testing.T) {
 	if x, _ := e.run(2 * time.Second); !slices.Equal(x, []string{"w1"}) {
 		t.Fatalf("expired %v", x)
 	}
-	e.apply(EncodeDeregister("web", "w1", e.clock.Now().UnixNano()))
+	e.apply(registry.EncodeDeregister("web", "w1", e.clock.Now().UnixNano()))
 	if st := e.l.State(); st.Leases != 0 || st.Pending != 0 {
 		t.Fatalf("after deregister %+v", st)
 	}
@@ -415,19 +416,19 @@ func TestObserveKeepsTableInSync(t *testing.T) {
 }
 
 func TestResetRebuildsFromCatalog(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{})
+	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, 0)
 	e.register("api", "a1", 10*time.Second, 0)
 	e.l.Promote()
-	other := New()
+	other := registry.New()
 	in := inst("orders", "o1")
 	in.TTL = 10 * time.Second
-	other.Apply(1, EncodeRegister(in, t0))
+	other.Apply(1, registry.EncodeRegister(in, t0))
 	e.l.Reset(other)
 	if st := e.l.State(); st.Leases != 1 || !st.Armed {
 		t.Fatalf("after reset %+v", st)
 	}
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("renew of an instance the restore removed: %v", err)
 	}
 	x, _ := e.l.Due()
@@ -442,7 +443,7 @@ func TestResetRebuildsFromCatalog(t *testing.T) {
 }
 
 func TestLessorConcurrentUse(t *testing.T) {
-	e := newLeaseEnv(t, LeaseConfig{ClockJump: time.Hour})
+	e := newLeaseEnv(t, Config{ClockJump: time.Hour})
 	for i := range 50 {
 		e.register("web", fmt.Sprint("w", i), 10*time.Second, time.Minute)
 	}

@@ -1,4 +1,4 @@
-package registry
+package lease
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/registry"
 )
 
 // fleet is a set of leases with heartbeating clients, for mass-expiry
@@ -24,7 +25,7 @@ type fleet struct {
 // newFleet registers perService leases of ttl in each of services services
 // (svc-S, ids svc-S-I), promotes the table and heartbeats every TTL/3 for
 // three TTLs so that every lease is established.
-func newFleet(t *testing.T, cfg LeaseConfig, services, perService int, ttl time.Duration) *fleet {
+func newFleet(t *testing.T, cfg Config, services, perService int, ttl time.Duration) *fleet {
 	e := newLeaseEnv(t, cfg)
 	f := &fleet{e: e, service: make(map[string]string), interval: ttl / 3, step: 100 * time.Millisecond}
 	for s := range services {
@@ -66,7 +67,7 @@ func (f *fleet) beat(d time.Duration, alive func(id string) bool) (expired []str
 func none(string) bool { return false }
 
 func TestMassExpiryPausesOnNetworkFault(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 10, 3, 10*time.Second)
+	f := newFleet(t, Config{}, 10, 3, 10*time.Second)
 	// Every client loses the network: no renewals.
 	if x := f.beat(15*time.Second, none); len(x) != 0 {
 		t.Fatalf("expired %d during a network fault", len(x))
@@ -89,7 +90,7 @@ func TestMassExpiryPausesOnNetworkFault(t *testing.T) {
 // and when heartbeats resume none of them may flap critical.
 func TestMassExpiryPausesBeforeTheFirstExpiryAndResumesWithoutFlapping(t *testing.T) {
 	const ttl = 3 * time.Second
-	f := newFleet(t, LeaseConfig{}, 8, 5, ttl)
+	f := newFleet(t, Config{}, 8, 5, ttl)
 	var pausedAfter time.Duration
 	for d := time.Duration(0); d < 2*ttl; d += f.step {
 		if x := f.beat(f.step, none); len(x) != 0 {
@@ -123,7 +124,7 @@ func TestMassExpiryPausesBeforeTheFirstExpiryAndResumesWithoutFlapping(t *testin
 // Twelve never-heartbeated 1s leases in twelve new services must not
 // hold back the expiry of a real instance that stopped heartbeating.
 func TestAbandonedFreshLeasesDoNotTripProtection(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 1, 3, 3*time.Second)
+	f := newFleet(t, Config{}, 1, 3, 3*time.Second)
 	for s := range 12 {
 		f.e.register(fmt.Sprint("junk-", s), fmt.Sprint("junk-", s), time.Second, 0)
 	}
@@ -145,7 +146,7 @@ func TestAbandonedFreshLeasesDoNotTripProtection(t *testing.T) {
 // A burst of new registrations across many services, renewed once or
 // never, expires on time and never pauses anything.
 func TestRegistrationBurstDoesNotTripProtection(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 4, 3, 3*time.Second)
+	f := newFleet(t, Config{}, 4, 3, 3*time.Second)
 	for i := range 2000 {
 		f.e.register(fmt.Sprint("burst-", i%200), fmt.Sprint("burst-", i), time.Second, 0)
 	}
@@ -165,7 +166,7 @@ func TestRegistrationBurstDoesNotTripProtection(t *testing.T) {
 }
 
 func TestOneServiceDyingExpiresNormally(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 10, 5, 10*time.Second)
+	f := newFleet(t, Config{}, 10, 5, 10*time.Second)
 	expired := f.beat(15*time.Second, func(id string) bool { return f.service[id] != "svc-0" })
 	if len(expired) != 5 || expired[0] != "svc-0-0" || expired[4] != "svc-0-4" {
 		t.Fatalf("expired %v, want the 5 instances of svc-0", expired)
@@ -176,7 +177,7 @@ func TestOneServiceDyingExpiresNormally(t *testing.T) {
 }
 
 func TestMinorityOfServicesDoesNotPause(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 10, 4, 10*time.Second)
+	f := newFleet(t, Config{}, 10, 4, 10*time.Second)
 	// 5 of 10 services: not more than half.
 	expired := f.beat(15*time.Second, func(id string) bool { return f.service[id] >= "svc-5" })
 	if len(expired) != 20 || f.e.l.State().Paused {
@@ -186,7 +187,7 @@ func TestMinorityOfServicesDoesNotPause(t *testing.T) {
 
 func TestPauseEndsWhenRenewalsRecover(t *testing.T) {
 	const ttl = 10 * time.Second
-	f := newFleet(t, LeaseConfig{}, 10, 3, ttl)
+	f := newFleet(t, Config{}, 10, 3, ttl)
 	f.beat(12*time.Second, none)
 	if !f.e.l.State().Paused {
 		t.Fatal("not paused")
@@ -212,7 +213,7 @@ func TestPauseEndsWhenRenewalsRecover(t *testing.T) {
 }
 
 func TestPauseEndsAtMaxPause(t *testing.T) {
-	f := newFleet(t, LeaseConfig{MaxPause: time.Minute}, 10, 3, 10*time.Second)
+	f := newFleet(t, Config{MaxPause: time.Minute}, 10, 3, 10*time.Second)
 	if x := f.beat(50*time.Second, none); len(x) != 0 || !f.e.l.State().Paused {
 		t.Fatal("not paused")
 	}
@@ -230,10 +231,10 @@ func TestPauseEndsAtMaxPause(t *testing.T) {
 }
 
 func TestReapsHeldDuringPause(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 4, 3, 30*time.Second)
+	f := newFleet(t, Config{}, 4, 3, 30*time.Second)
 	in := inst("web", "crit")
 	in.Status, in.DeregisterAfter = api.StatusCritical, time.Minute
-	f.e.apply(EncodeRegister(in, f.e.clock.Now().UnixNano()))
+	f.e.apply(registry.EncodeRegister(in, f.e.clock.Now().UnixNano()))
 	f.beat(25*time.Second, none)
 	if !f.e.l.State().Paused {
 		t.Fatal("not paused")
@@ -246,7 +247,7 @@ func TestReapsHeldDuringPause(t *testing.T) {
 // After a pause of the leader itself (a clock jump), the established
 // leases do not all look late at once: no pause, nothing expires.
 func TestClockJumpDoesNotTripProtection(t *testing.T) {
-	f := newFleet(t, LeaseConfig{}, 10, 3, 10*time.Second)
+	f := newFleet(t, Config{}, 10, 3, 10*time.Second)
 	f.e.clock.advance(8 * time.Second) // the process was stopped
 	if x := f.beat(20*time.Second, func(string) bool { return true }); len(x) != 0 {
 		t.Fatalf("expired %v after a clock jump", x)
