@@ -21,8 +21,8 @@ import (
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
-	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/lease"
+	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
 
