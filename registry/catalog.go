@@ -40,6 +40,7 @@ type Catalog struct {
 	// the others wait for it.
 	listMu sync.Mutex
 	watch  watchers
+	acl    aclState // tokens (acl.go)
 }
 
 // viewSlot holds the current view of one service; replacing the pointer
@@ -169,6 +170,7 @@ func New() *Catalog {
 		tombs:    make(map[string]int64),
 		pend:     make(map[string]*pending),
 		tallies:  make(map[string]*tally),
+		acl:      newACLState(),
 	}
 }
 
@@ -217,6 +219,8 @@ func (c *Catalog) apply(index uint64, cmd *command, res *Result) {
 		c.setStatus(index, cmd.updates, cmd.now, res)
 	case cmdReap:
 		c.reap(cmd.ids, res)
+	case cmdACLSet, cmdACLDelete, cmdACLBootstrap:
+		c.applyACL(index, cmd, res)
 	}
 }
 
