@@ -210,7 +210,11 @@ func describe(verb string, err error) string {
 		// layer: kept when it says more than the server's message does.
 		if outer, _, ok := strings.Cut(err.Error(), "roster: "); ok {
 			if ctx := strings.TrimSuffix(outer, ": "); ctx != "" && !strings.HasPrefix(msg, ctx) {
-				msg = ctx
+				if ae.Status == http.StatusForbidden {
+					msg = ctx + ": " + msg // the permission missing is the point
+				} else {
+					msg = ctx
+				}
 			}
 		}
 		return prefix(fmt.Sprintf("%s [%d %s]", msg, ae.Status, ae.Code))

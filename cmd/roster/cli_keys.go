@@ -20,6 +20,9 @@ func runKeygen(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: roster keygen\n\nPrints a new random gossip encryption key (32 bytes, base64) for --gossip-key.\n"+exitCodesHelp)
 	}
+	if wantsHelp(args) {
+		fs.SetOutput(stdout) // help asked for goes to stdout
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -56,7 +59,7 @@ Keep roster-ca-key.pem offline: whoever holds it can make servers.
 func runTLS(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 2 || args[1] != "create" || (args[0] != "ca" && args[0] != "cert") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stderr, tlsUsage+exitCodesHelp)
+			fmt.Fprint(stdout, tlsUsage+exitCodesHelp)
 			return exitOK
 		}
 		fmt.Fprint(stderr, tlsUsage+exitCodesHelp)
@@ -78,6 +81,9 @@ func runTLS(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&clientCert, "client", false, "a client certificate (CLI, applications; for --tls-verify-incoming)")
 		fs.Var(&dns, "dns", "a DNS name the certificate is valid for (repeatable)")
 		fs.Var(&ips, "ip", "an IP address the certificate is valid for (repeatable)")
+	}
+	if wantsHelp(args[2:]) {
+		fs.SetOutput(stdout)
 	}
 	if err := fs.Parse(args[2:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -170,4 +176,14 @@ func tlsCreateCert(dir string, leaf certs.Leaf, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "valid for %s\n", strings.Join(names, ", "))
 	}
 	return exitOK
+}
+
+// wantsHelp reports whether args ask for help (-h, --help, -help).
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
 }
