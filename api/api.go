@@ -102,6 +102,9 @@ type HeartbeatsResponse struct {
 	Renewed int           `json:"renewed"`
 	Missing []InstanceRef `json:"missing"`
 	Gone    []InstanceRef `json:"gone,omitempty"`
+	// Denied lists the instances the request's token may not renew
+	// (service:write missing); the rest of the batch is renewed.
+	Denied []InstanceRef `json:"denied,omitempty"`
 }
 
 // InstanceList is the answer of GET /v1/services/{service}/instances.
@@ -240,4 +243,46 @@ type ServerHealth struct {
 	LastContact string `json:"last_contact"`
 	LastTerm    uint64 `json:"last_term"`
 	LastIndex   uint64 `json:"last_index"`
+}
+
+// ACLTokenRequest is the body of PUT /v1/acl/tokens.
+type ACLTokenRequest struct {
+	Description string   `json:"description"`
+	Rules       []string `json:"rules"`
+}
+
+// ACLToken answers the ACL endpoints. Secret is set only in the answer that
+// created the token: it is shown once and stored only as a hash.
+type ACLToken struct {
+	Accessor    string   `json:"accessor"`
+	Secret      string   `json:"secret,omitempty"`
+	Description string   `json:"description"`
+	Rules       []string `json:"rules"`
+}
+
+// ACLTokenList answers GET /v1/acl/tokens.
+type ACLTokenList struct {
+	Tokens []ACLToken `json:"tokens"`
+}
+
+// HeaderToken carries a native API request's ACL token (or use
+// Authorization: Bearer).
+const HeaderToken = "X-Roster-Token"
+
+// Keyring answers GET and PUT /v1/cluster/keyring: each gossip key
+// (base64) with the number of servers that hold it, and that use it as
+// primary; Servers is how many servers gossip knows; Errors maps a server
+// to what it answered when it failed.
+type Keyring struct {
+	Keys        map[string]int    `json:"keys"`
+	PrimaryKeys map[string]int    `json:"primary_keys"`
+	Servers     int               `json:"servers"`
+	Errors      map[string]string `json:"errors,omitempty"`
+}
+
+// KeyringRequest is the body of PUT /v1/cluster/keyring.
+type KeyringRequest struct {
+	// Op is install, use (make primary) or remove.
+	Op  string `json:"op"`
+	Key string `json:"key"`
 }

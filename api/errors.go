@@ -16,7 +16,8 @@ const (
 	CodeInternal       = "internal"    // 500
 	CodeMethod         = "method_not_allowed"
 	CodeNotAcceptable  = "not_acceptable"
-	CodeNotImplemented = "not_implemented" // 501: a Consul endpoint Roster does not serve
+	CodeNotImplemented = "not_implemented"   // 501: a Consul endpoint Roster does not serve
+	CodeDenied         = "permission_denied" // 403: the ACL token lacks the permission the message names
 	// CodeUnsupportedMediaType answers 415: a body that is not JSON.
 	CodeUnsupportedMediaType = "unsupported_media_type"
 )

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,9 @@ const DefaultAddr = "127.0.0.1:8500"
 // server addresses.
 const EnvAddr = "ROSTER_ADDR"
 
+// EnvToken names the environment variable holding the ACL token.
+const EnvToken = "ROSTER_TOKEN"
+
 // Config configures a Client. The zero value is usable: it talks to
 // $ROSTER_ADDR or 127.0.0.1:8500.
 type Config struct {
@@ -49,6 +53,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Retry bounds retries of idempotent calls.
 	Retry RetryPolicy
+	// Token is the ACL token sent with every request (X-Roster-Token);
+	// default: $ROSTER_TOKEN.
+	Token string
+	// TLS configures HTTPS for the default HTTP client (see TLSFiles);
+	// default: from $ROSTER_TLS_CA, $ROSTER_TLS_CERT and $ROSTER_TLS_KEY
+	// when set. With TLS, addresses without a scheme are https.
+	TLS *tls.Config
 }
 
 // RetryPolicy bounds the retries of idempotent calls (reads, registration,
@@ -74,7 +85,8 @@ type Client struct {
 	log     *slog.Logger
 	retry   RetryPolicy
 
-	hb *heartbeater
+	hb    *heartbeater
+	token string
 
 	mu     sync.Mutex
 	regs   map[*Registration]struct{}
@@ -92,11 +104,25 @@ func New(cfg Config) (*Client, error) {
 		log:   cfg.Logger,
 		retry: cfg.Retry,
 		regs:  make(map[*Registration]struct{}),
+		token: cfg.Token,
+	}
+	if c.token == "" {
+		c.token = os.Getenv(EnvToken)
+	}
+	tlsCfg := cfg.TLS
+	if tlsCfg == nil && cfg.HTTPClient == nil {
+		var err error
+		if tlsCfg, err = tlsFromEnv(); err != nil {
+			return nil, err
+		}
 	}
 	for _, a := range addrs {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			continue
+		}
+		if tlsCfg != nil && !strings.Contains(a, "://") {
+			a = "https://" + a
 		}
 		u, err := parseAddr(a)
 		if err != nil {
@@ -113,6 +139,7 @@ func New(cfg Config) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 16
+		tr.TLSClientConfig = tlsCfg
 		c.hc = &http.Client{Transport: tr}
 		c.ownHC = true
 	}
@@ -322,6 +349,9 @@ func (c *Client) sendOnce(ctx context.Context, srv *url.URL, r request) (*http.R
 	}
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set(api.HeaderToken, c.token)
 	}
 	if r.accept != "" {
 		req.Header.Set("Accept", r.accept)

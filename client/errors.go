@@ -46,6 +46,8 @@ var (
 	ErrClosed = errors.New("roster: closed")
 	// ErrNoInstances: a Picker has no live instance to offer.
 	ErrNoInstances = errors.New("roster: no live instance")
+	// ErrDenied: the token lacks the permission the message names (403).
+	ErrDenied = errors.New("roster: permission denied")
 )
 
 // APIError is an error answer from a server: the HTTP status and the decoded
@@ -94,6 +96,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge
 	case ErrTooMany:
 		return e.Status == http.StatusTooManyRequests
+	case ErrDenied:
+		return e.Status == http.StatusForbidden
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package consulapi
 
 import (
 	"errors"
+	"github.com/rosterhq/roster/acl"
 	"net/http"
 	"slices"
 	"strings"
@@ -38,12 +39,15 @@ func (h *Handler) catalogServices(w http.ResponseWriter, r *http.Request) {
 	}
 	cat := h.store.Catalog()
 	if q.filter == nil && len(q.tags) == 0 {
+		id := acl.FromContext(r.Context())
 		h.read(w, r, q, cat.WatchServices, func() uint64 { return cat.Services().Index },
 			func() (uint64, any, error) {
 				list := cat.Services()
 				out := make(map[string][]string, len(list.Services))
 				for _, s := range list.Services {
-					out[s.Name] = s.Tags
+					if id.ServiceRead(s.Name) {
+						out[s.Name] = s.Tags
+					}
 				}
 				return list.Index, out, nil
 			})

@@ -111,7 +111,6 @@ func TestUnsupportedEndpointsNameWhatIsMissing(t *testing.T) {
 	for path, what := range map[string]string{
 		"/v1/kv/config/app":              "key-value store",
 		"/v1/session/list":               "sessions",
-		"/v1/acl/tokens":                 "ACL",
 		"/v1/connect/ca/roots":           "Connect",
 		"/v1/agent/connect/ca/leaf/x":    "agent API",
 		"/v1/catalog/gateway-services/x": "catalog API",

@@ -7,6 +7,7 @@ package consulapi
 import (
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/acl"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -131,13 +132,64 @@ func (h *Handler) routes() *mux.Router {
 		h.native.WriteError(w, httpapi.Errorf(http.StatusMethodNotAllowed, api.CodeMethod,
 			"method %s not allowed on %s", r.Method, r.URL.Path))
 	})
+	r.Use(h.authorize)
 	return r
 }
 
-// ServeHTTP answers one request of the Consul subset.
+// ServeHTTP answers one request of the Consul subset. The caller's token
+// (X-Consul-Token, ?token= or the native headers) becomes the identity in
+// the request context.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, ok := h.native.Authenticate(w, r, acl.ConsulToken(r))
+	if !ok {
+		return
+	}
 	h.router.ServeHTTP(w, r)
 }
+
+// authorize checks every matched route's permission (acl.Routes) through
+// the native handler, so both front ends refuse and audit alike.
+func (h *Handler) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tmpl := ""
+		if rt := mux.CurrentRoute(r); rt != nil {
+			tmpl, _ = rt.GetPathTemplate()
+		}
+		done, ok := h.native.Authorize(w, r, tmpl, strings.ToLower(mux.Vars(r)["service"]))
+		if !ok {
+			return
+		}
+		sw := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		done(sw.status)
+	})
+}
+
+// statusRecorder remembers an answer's status for the audit log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Mount returns the handler for a whole server: requests under Consul's
 // path prefixes (IsConsulPath) go to h, everything else to native.
@@ -162,7 +214,6 @@ var consulPrefixes = map[string]string{
 	"status":            "the status API",
 	"kv":                "Consul's key-value store",
 	"session":           "sessions (Roster has no key-value store to lock)",
-	"acl":               "Consul's ACL system",
 	"connect":           "Connect (service mesh)",
 	"coordinate":        "network coordinates",
 	"event":             "user events",

@@ -12,7 +12,7 @@ func TestIsConsulPath(t *testing.T) {
 		"/v1/status/leader":          true,
 		"/v1/kv/a/b":                 true,
 		"/v1/kv":                     true,
-		"/v1/acl/tokens":             true,
+		"/v1/acl/tokens":             false, // the native ACL API
 		"/v1/services/web/instances": false,
 		"/v1/heartbeats":             false,
 		"/v1/cluster/leader":         false,

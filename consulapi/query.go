@@ -2,6 +2,7 @@ package consulapi
 
 import (
 	"encoding/json"
+	"github.com/rosterhq/roster/acl"
 	"net/http"
 	"strconv"
 	"time"
@@ -218,6 +219,23 @@ func (h *Handler) snapshot() snapshot {
 	return s
 }
 
+// readable keeps the views of the services id may read (every one when
+// ACLs are off); the index stays the global one, so blocking queries behave
+// alike whatever the token.
+func (s snapshot) readable(id *acl.Identity) snapshot {
+	if id == nil {
+		return s
+	}
+	views := make([]*registry.ServiceView, 0, len(s.views))
+	for _, v := range s.views {
+		if id.ServiceRead(v.Name) {
+			views = append(views, v)
+		}
+	}
+	s.views = views
+	return s
+}
+
 // globalIndex is snapshot().index without keeping the views.
 func (h *Handler) globalIndex() uint64 {
 	cat := h.store.Catalog()
@@ -234,8 +252,9 @@ func (h *Handler) globalIndex() uint64 {
 // snapshot.
 func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, q query, build func(snapshot) (any, error)) {
 	cat := h.store.Catalog()
+	id := acl.FromContext(r.Context())
 	h.read(w, r, q, cat.WatchAny, h.globalIndex, func() (uint64, any, error) {
-		s := h.snapshot()
+		s := h.snapshot().readable(id)
 		v, err := build(s)
 		return s.index, v, err
 	})

@@ -158,7 +158,7 @@ func (h *Handler) sendBatch(ctx context.Context, hbs []api.BatchHeartbeat) ([]er
 	if err != nil {
 		return nil, 0, fmt.Errorf("encode heartbeat batch: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+leader.HTTPAddr+"/v1/heartbeats", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, h.scheme+"://"+leader.HTTPAddr+"/v1/heartbeats", bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, fmt.Errorf("heartbeat batch to leader %s: %w", leader.HTTPAddr, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/acl"
 	"net/http"
 
 	"github.com/rosterhq/roster/api"
@@ -63,6 +64,10 @@ func classify(err error) (status int, body api.Error) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, api.Error{
 			Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit), Code: codeTooLarge}
+	case errors.Is(err, acl.ErrDenied):
+		return http.StatusForbidden, api.Error{Message: deniedMessage(err), Code: codeDenied}
+	case errors.Is(err, registry.ErrACLUnsupported), errors.Is(err, registry.ErrACLBootstrapped):
+		return http.StatusConflict, api.Error{Message: err.Error(), Code: codeConflict}
 	case errors.Is(err, registry.ErrConflict):
 		return http.StatusConflict, api.Error{Message: err.Error(), Code: codeConflict}
 	case errors.Is(err, registry.ErrNotFound):
@@ -94,4 +99,14 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 		h.setReadHeaders(w.Header(), h.store.Catalog().Index())
 	}
 	writeJSON(w, status, body)
+}
+
+// deniedMessage is a refusal's message: the permission missing, without the
+// context a wrapped error would add.
+func deniedMessage(err error) string {
+	var de *acl.DeniedError
+	if errors.As(err, &de) {
+		return de.Error()
+	}
+	return err.Error()
 }

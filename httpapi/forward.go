@@ -59,7 +59,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKi
 	if bodyLimit > 0 && r.Body != nil && r.Body != http.NoBody {
 		body = http.MaxBytesReader(w, r.Body, bodyLimit)
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, "http://"+leader.HTTPAddr+r.URL.RequestURI(), body)
+	out, err := http.NewRequestWithContext(ctx, r.Method, h.scheme+"://"+leader.HTTPAddr+r.URL.RequestURI(), body)
 	if err != nil {
 		h.writeError(w, fmt.Errorf("forward %s %s to leader %s: %w", r.Method, r.URL.Path, leader.HTTPAddr, err))
 		return

@@ -5,8 +5,10 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/rosterhq/roster/acl"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +64,13 @@ type Config struct {
 	// ForwardClient carries requests a follower forwards to the leader. The
 	// default is a pooled keep-alive client owned (and closed) by the handler.
 	ForwardClient *http.Client
+	// ForwardTLS, when set, makes forwarding to the leader HTTPS with this
+	// configuration (the default client's transport gets it).
+	ForwardTLS *tls.Config
+	// ACL enables access control (acl.go); the zero value disables it.
+	ACL ACLConfig
+	// Keyring serves /v1/cluster/keyring (keyring.go) when set.
+	Keyring KeyringStore
 	// HeartbeatCoalesce is how long a follower gathers single heartbeats
 	// into one PUT /v1/heartbeats to the leader. Negative disables
 	// coalescing: each heartbeat is forwarded on its own.
@@ -164,7 +173,9 @@ type Handler struct {
 
 	client    *http.Client
 	ownClient bool
+	scheme    string // of the leader's address when forwarding: http or https
 	coal      *coalescer
+	audit     *auditor
 	members   *memberWatch
 	sd        sync.Map // Prometheus SD fragments: sdKey -> *sdFragment (promsd.go)
 	sdAll     atomic.Pointer[sdAnswer]
@@ -206,10 +217,19 @@ func New(cfg Config) (*Handler, error) {
 		metrics: m,
 		client:  cfg.ForwardClient,
 		closing: make(chan struct{}),
+		scheme:  "http",
+	}
+	if cfg.ForwardTLS != nil {
+		h.scheme = "https"
 	}
 	if h.client == nil {
-		h.client = &http.Client{Transport: newForwardTransport()}
+		tr := newForwardTransport()
+		tr.TLSClientConfig = cfg.ForwardTLS
+		h.client = &http.Client{Transport: tr}
 		h.ownClient = true
+	}
+	if h.audit, err = newAuditor(cfg.Logger, cfg.Metrics); err != nil {
+		return nil, err
 	}
 	h.baseCtx, h.cancel = context.WithCancel(context.Background())
 	h.coal = newCoalescer(h)
@@ -263,6 +283,13 @@ func (h *Handler) routes() *mux.Router {
 	handle("/v1/prometheus/sd", routePrometheusSD, h.prometheusSD, http.MethodGet)
 	handle("/v1/openapi.yaml", routeOpenAPI, h.openAPI, http.MethodGet)
 	h.uiRoutes(r)
+	handle("/v1/acl/bootstrap", routeACL, h.aclBootstrap, http.MethodPut)
+	handle("/v1/acl/tokens", routeACL, h.aclCreate, http.MethodPut)
+	handle("/v1/acl/tokens", routeACL, h.aclList, http.MethodGet)
+	handle("/v1/acl/tokens/{accessor}", routeACL, h.aclDelete, http.MethodDelete)
+	handle("/v1/cluster/keyring", routeKeyring, h.keyringList, http.MethodGet)
+	handle("/v1/cluster/keyring", routeKeyring, h.keyringChange, http.MethodPut)
+	r.Use(h.authorize)
 	r.NotFoundHandler = h.instrument(routeNotFound, func(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound,
 			msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
@@ -279,8 +306,17 @@ func (h *Handler) routes() *mux.Router {
 // Accept) is served before mux: it is the hot path, and routing it through
 // mux costs more than the rest of the lookup (see docs/http-api.md).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.ACL.Resolver != nil {
+		var ok bool
+		if r, ok = h.authenticate(w, r, acl.NativeToken(r)); !ok {
+			return
+		}
+	}
 	if !h.noFastPath && r.Method == http.MethodGet && r.URL.RawQuery == "" {
-		if name, ok := fastLookupName(r.URL.Path); ok && !wantsEventStream(r) && h.fastLookup(w, name) {
+		// With ACLs, a caller that may not read the service goes through
+		// the router, which answers the 403.
+		if name, ok := fastLookupName(r.URL.Path); ok && !wantsEventStream(r) &&
+			(h.cfg.ACL.Resolver == nil || acl.FromContext(r.Context()).ServiceRead(name)) && h.fastLookup(w, name) {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/gorilla/mux"
+	"github.com/rosterhq/roster/acl"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 )
@@ -95,6 +96,8 @@ func (h *Handler) heartbeats(w http.ResponseWriter, r *http.Request) {
 			resp.Missing = append(resp.Missing, ref)
 		case errors.Is(e, registry.ErrGone):
 			resp.Gone = append(resp.Gone, ref)
+		case errors.Is(e, acl.ErrDenied):
+			resp.Denied = append(resp.Denied, ref)
 		default:
 			h.writeError(w, fmt.Errorf("heartbeat %s/%s: %w", ref.Service, ref.ID, e))
 			return

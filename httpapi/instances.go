@@ -268,5 +268,5 @@ func (h *Handler) listServices(w http.ResponseWriter, r *http.Request) {
 		defer h.writeDeadline(w, h.cfg.WriteTimeout)()
 	}
 	h.setReadHeaders(w.Header(), view.Index)
-	h.writeBody(w, http.StatusOK, view.JSON())
+	h.writeServices(w, r, view)
 }

@@ -30,6 +30,8 @@ const (
 	routeReadyz
 	routeMetrics
 	routePrometheusSD
+	routeACL
+	routeKeyring
 	routeNotFound
 	routeMethodNotAllowed
 	routeOpenAPI
@@ -58,6 +60,8 @@ var routeNames = [numRoutes]string{
 	routeReadyz:           "readyz",
 	routeMetrics:          "metrics",
 	routePrometheusSD:     "prometheus_sd",
+	routeACL:              "acl",
+	routeKeyring:          "keyring",
 	routeNotFound:         "not_found",
 	routeMethodNotAllowed: "method_not_allowed",
 	routeOpenAPI:          "openapi",

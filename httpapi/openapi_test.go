@@ -215,6 +215,7 @@ func TestOpenAPIMatchesRecordedAnswers(t *testing.T) {
 	rec.do("readyz", 200, "GET", "/readyz", "")
 	rec.do("metrics", 200, "GET", "/metrics", "")
 	rec.do("openapi", 200, "GET", "/v1/openapi.yaml", "")
+	recordACL(t, rec) // openapi_acl_test.go
 
 	// A server with no leader: writes and readiness answer 503 no_leader.
 	lone := startLeaderlessNode(t)

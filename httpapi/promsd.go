@@ -76,12 +76,16 @@ func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 			names[i] = list.Services[i].Name
 		}
 	}
+	limited := restricted(r)
+	if limited {
+		names = readable(r, names)
+	}
 	views := make([]*registry.ServiceView, len(names))
 	for i, name := range names {
 		views[i] = cat.Service(name)
 		index = max(index, views[i].Index)
 	}
-	plain := all && r.URL.RawQuery == ""
+	plain := all && r.URL.RawQuery == "" && !limited
 	if plain {
 		if a := h.sdAll.Load(); a != nil && slices.Equal(a.views, views) {
 			h.setReadHeaders(w.Header(), index)

@@ -74,6 +74,9 @@ type Config struct {
 	// Version is advertised in gossip and served by /v1/cluster/members.
 	Version string
 	Logger  *slog.Logger
+
+	// Security is TLS and gossip encryption (node/security.go).
+	Security SecurityConfig
 }
 
 // Defaults of the contract.
@@ -137,7 +140,7 @@ func (c *Config) Validate() error {
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
 		return fmt.Errorf("--advertise-addr %q: must be an IP address", c.AdvertiseAddr)
 	}
-	return nil
+	return c.Security.validate()
 }
 
 // Node is a running server.
@@ -151,6 +154,7 @@ type Node struct {
 	dns     *dnsapi.Server
 	metrics *prometheus.Registry
 	catalog lateCatalog
+	sec     security
 
 	closeOnce sync.Once
 	closeErr  error
@@ -176,6 +180,10 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}()
 	var err error
+	if err = n.startSecurity(); err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, n.stopSecurity)
 
 	n.metrics = prometheus.NewRegistry()
 	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -231,6 +239,8 @@ func Start(cfg Config) (*Node, error) {
 		Logger:            cfg.Logger,
 		Metrics:           n.metrics,
 		Version:           cfg.Version,
+		PeerTLS:           n.peerTLS(),
+		GossipKeys:        n.gossipKeys(),
 	})
 	if err != nil {
 		return nil, err
@@ -250,6 +260,11 @@ func Start(cfg Config) (*Node, error) {
 		WriteBurst:     burstOf(cfg.ClientWriteRate),
 		HeartbeatRate:  cfg.ClientHeartbeatRate,
 		HeartbeatBurst: burstOf(cfg.ClientHeartbeatRate),
+		ForwardTLS:     n.forwardTLS(),
+		ACL:            n.aclConfig(),
+		Keyring:        n.store,
+
+		HeartbeatCoalesce: n.heartbeatCoalesce(),
 	})
 	if err != nil {
 		return nil, err
@@ -265,13 +280,14 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.httpSrv = httpapi.NewServer(n.httpLn.Addr().String(), consul.Mount(n.handler))
+	n.httpSrv.ErrorLog = slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelInfo) // refused TLS handshakes
 	httpLn := n.httpLn
 	if maxConns > 0 {
 		httpLn = httpapi.LimitListener(httpLn, maxConns, n.log, nil)
 	}
 	go func() {
 		defer close(n.served)
-		if err := n.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.httpSrv.Serve(n.httpListener(httpLn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -343,6 +359,7 @@ func (n *Node) Close(ctx context.Context) error {
 		<-n.served
 		n.dns.Close()
 		n.closeErr = n.store.Close()
+		n.stopSecurity()
 		n.log.Info("roster server stopped", "node", n.cfg.Node)
 	})
 	return n.closeErr

@@ -91,6 +91,9 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // touched; then Raft installs it as a snapshot at an index above every
 // existing one, so indexes rise and watchers never go backwards.
 func (s *Store) Restore(ctx context.Context, r io.Reader) error {
+	if err := mayOperate(ctx); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	if err := s.leaderErr(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,6 +103,15 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Version is this server's version, advertised in gossip.
 	Version string
+	// PeerTLS, when set, makes Raft traffic mutual TLS: a server whose
+	// certificate the CA did not sign can neither dial nor be dialled, so
+	// it cannot vote or receive entries.
+	PeerTLS *PeerTLS
+	// GossipKeys, when set (each 16, 24 or 32 bytes), encrypt gossip and
+	// admit only members holding one of them: messages are sent encrypted
+	// with the first and accepted under any (so a rotation can go through
+	// a rolling restart, docs/security.md).
+	GossipKeys [][]byte
 
 	// Unexported knobs for tests.
 	serverStabilization time.Duration
@@ -115,6 +125,14 @@ type Config struct {
 	noCoalesce bool
 	// inFlight overrides entriesInFlight (benchmarks).
 	inFlight int
+	// withoutACL gossips as a build without the ACL commands (upgrade tests).
+	withoutACL bool
+}
+
+// PeerTLS holds the two sides of the servers' mutual TLS: the
+// configuration accepting peers' connections and the one dialling them.
+type PeerTLS struct {
+	Server, Client *tls.Config
 }
 
 func (c *Config) setDefaults() error {
@@ -184,6 +202,11 @@ func (c *Config) validate() error {
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
 		return fmt.Errorf("config: advertise-addr %q is not an IP address", c.AdvertiseAddr)
+	}
+	for _, k := range c.GossipKeys {
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return fmt.Errorf("config: gossip key is %d bytes: want 16, 24 or 32", n)
+		}
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type nodeMeta struct {
 	// its last publication (runPublishApplied): the leader's health view
 	// (autopilot) judges a server caught up from it.
 	Applied uint64
+	// ACL is true when the server's build applies the ACL command types
+	// (a version without them would stop applying at the first one).
+	ACL bool
 }
 
 // Tag keys.
@@ -61,6 +64,7 @@ const (
 	tagExpect  = "bx"
 	tagState   = "st"
 	tagApplied = "ap"
+	tagACL     = "acl"
 )
 
 func (m nodeMeta) tags() map[string]string {
@@ -79,6 +83,9 @@ func (m nodeMeta) tags() map[string]string {
 	if m.Applied != 0 {
 		t[tagApplied] = strconv.FormatUint(m.Applied, 10)
 	}
+	if m.ACL {
+		t[tagACL] = "1"
+	}
 	return t
 }
 
@@ -86,7 +93,7 @@ func (m nodeMeta) tags() map[string]string {
 // address is not a Roster server.
 func parseMeta(t map[string]string) (nodeMeta, error) {
 	m := nodeMeta{ID: t[tagID], Raft: t[tagRaft], HTTP: t[tagHTTP], DNS: t[tagDNS], Version: t[tagVersion],
-		Cluster: t[tagCluster], HasState: t[tagState] == "1"}
+		Cluster: t[tagCluster], HasState: t[tagState] == "1", ACL: t[tagACL] == "1"}
 	if m.ID == "" || m.Raft == "" {
 		return m, errors.New("gossip tags: no server id or raft address")
 	}

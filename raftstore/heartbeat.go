@@ -45,6 +45,10 @@ func (s *Store) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]erro
 			return nil, 0, fmt.Errorf("heartbeat %s/%s: %w", hb.Service, hb.ID,
 				&registry.ValidationError{Field: "status", Reason: fmt.Sprintf("%q is not passing, warning or critical", hb.Status)})
 		}
+		if err := mayWrite(ctx, strings.ToLower(hb.Service)); err != nil {
+			errs[i] = err // refused alone: the rest of the batch goes on
+			continue
+		}
 		inst, ok := s.catalog.Instance(hb.ID)
 		if !ok || inst.Service != strings.ToLower(hb.Service) {
 			errs[i] = s.missing(hb.ID, tombstoneSince)

@@ -51,6 +51,16 @@ func (s *Store) runBootstrapExpect(ctx context.Context) {
 			}
 			peers = append(peers, m)
 		}
+		if len(peers) >= want && s.cfg.PeerTLS != nil {
+			// Under TLS only servers with a certificate of the CA count.
+			admitted := peers[:0]
+			for _, m := range peers {
+				if m.Meta.ID == s.id || s.admit(m.Meta.ID, m.Meta.Raft) {
+					admitted = append(admitted, m)
+				}
+			}
+			peers = admitted
+		}
 		if len(peers) < want {
 			if len(peers) != seen {
 				seen = len(peers)
@@ -140,6 +150,9 @@ func (s *Store) reconcile() {
 		srv, ok := inConf[id]
 		switch {
 		case !ok:
+			if !s.admit(id, m.Meta.Raft) {
+				continue
+			}
 			s.replaceStale(conf, m)
 			s.changeMembership("add_nonvoter", m, s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Meta.Raft), 0, membershipTimeout))
 		case string(srv.Address) != m.Meta.Raft:
@@ -211,6 +224,9 @@ func (s *Store) changeMembership(action string, m member, fut raft.IndexFuture, 
 // gossip and the leader removes it from the Raft configuration (a leader
 // that could not hand over removes itself); then everything shuts down.
 func (s *Store) Leave(ctx context.Context) error {
+	if err := mayOperate(ctx); err != nil {
+		return fmt.Errorf("leave: %w", err)
+	}
 	return s.shutdown(ctx, true)
 }
 
@@ -265,6 +281,9 @@ func hasServer(c raft.Configuration, id string) bool {
 // an operator clearing a stuck peer. A server that is still alive in gossip
 // is added back by reconciliation; stop it first.
 func (s *Store) RemovePeer(ctx context.Context, id string) error {
+	if err := mayOperate(ctx); err != nil {
+		return fmt.Errorf("remove peer %s: %w", id, err)
+	}
 	if err := s.leaderErr(); err != nil {
 		return fmt.Errorf("remove peer %s: %w", id, err)
 	}

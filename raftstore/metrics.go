@@ -31,6 +31,7 @@ type metrics struct {
 	refusedConns     prometheus.Counter
 	joinAttempts     prometheus.Counter
 	logAppend        prometheus.Histogram
+	tlsRefused       prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -102,6 +103,10 @@ func newMetrics() *metrics {
 			Name: "roster_gossip_join_attempts_total",
 			Help: "Attempts to join the gossip pool while this server saw no other alive server.",
 		}),
+		tlsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roster_raft_tls_refused_total",
+			Help: "Raft connections refused because their TLS handshake failed (no certificate, or one the cluster's CA did not sign).",
+		}),
 		nonvotersBehind: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "roster_raft_nonvoters_behind",
 			Help: "Alive non-voters that have not caught up with the log within the catch-up wait (leader only).",
@@ -118,7 +123,7 @@ func (m *metrics) register(reg prometheus.Registerer, s *Store) error {
 		m.snapshots, m.snapshotDuration, m.restores, m.membership, m.fsmHalted, m.statusWrites,
 		m.catchUpTimeouts, m.nonvotersBehind, m.autopilotHealthy, m.failureTolerance, m.refusedConns, m.joinAttempts,
 		m.logAppend,
-		&stateCollector{s: s},
+		m.tlsRefused, &stateCollector{s: s},
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -49,6 +49,21 @@ func (s *Store) startSerf() (*serf.Serf, error) {
 	// a new container IP) may take the name over once the old one has
 	// been dead this long; memberlist's default (0) never allows it.
 	mc.DeadNodeReclaimTime = deadNodeReclaimTime
+	keys, keyring, err := s.gossipKeyring()
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		// Every message is encrypted with the primary key, and one that no
+		// key of the ring opens is dropped: a server without the key never
+		// becomes a member, so never reaches Raft. GossipVerifyIncoming and
+		// GossipVerifyOutgoing are memberlist's defaults (true).
+		kr, err := memberlist.NewKeyring(keys, keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip key: %w", err)
+		}
+		mc.Keyring = kr
+	}
 	mc.LogOutput = nil
 	mc.Logger = log.New(&levelWriter{l: s.cfg.Logger.With("component", "memberlist")}, "", 0)
 	if s.cfg.gossipTuning != nil {
@@ -75,6 +90,7 @@ func (s *Store) startSerf() (*serf.Serf, error) {
 	// its old self alive. Refused instead, it is admitted once the old one
 	// is dead for deadNodeReclaimTime (the push/pull sync carries it).
 	sc.EnableNameConflictResolution = false
+	sc.KeyringFile = keyring // serf rewrites it after each key change
 	if s.cfg.serfTuning != nil {
 		s.cfg.serfTuning(sc)
 	}

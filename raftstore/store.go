@@ -70,6 +70,7 @@ type Store struct {
 	gossip     *gossip
 	serf       *serf.Serf
 	known      *knownServers
+	admission  admission // TLS probes before adding a server (admission.go)
 	gossipAddr string
 	autopilot  *autopilot.Autopilot
 
@@ -190,6 +191,14 @@ func Open(cfg Config) (*Store, error) {
 		s.log.Warn("refused a raft connection meant for another server id: this server was wiped or replaced, and the leader will replace the old id",
 			"meant_for", want, "from", from)
 	}
+	if cfg.PeerTLS != nil {
+		stream.tlsServer, stream.tlsClient = cfg.PeerTLS.Server, cfg.PeerTLS.Client
+		stream.tlsRefused = func(from string, err error) {
+			s.metrics.tlsRefused.Inc()
+			s.log.Warn("refused a raft connection: its tls handshake failed (no certificate, or one the cluster's CA did not sign)",
+				"from", from, "err", err)
+		}
+	}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  stream,
 		MaxPool: 3,
@@ -255,7 +264,7 @@ func Open(cfg Config) (*Store, error) {
 	s.gossip = newGossip(cfg.Logger.With("component", "gossip", "node", cfg.NodeName, "id", s.id), cfg.NodeName, nodeMeta{
 		ID: s.id, Raft: s.raftAddr, HTTP: cfg.HTTPAddr, DNS: cfg.DNSAddr, Version: cfg.Version,
 		Cluster: clusterID, Expect: cfg.BootstrapExpect, HasState: s.hadState || bootstrapAlone,
-		Applied: s.applied.load(),
+		Applied: s.applied.load(), ACL: !cfg.withoutACL,
 	})
 	s.gossip.commitIndex = r.CommitIndex
 	if clusterID != "" {

@@ -1,6 +1,8 @@
 package raftstore
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,11 @@ type tcpStreamLayer struct {
 	localID string
 	// refused, when set, is told of each refused connection.
 	refused func(want, from string)
+	// tlsServer and tlsClient, when set, make every connection mutual TLS
+	// (see Config.PeerTLS); the preamble then travels inside TLS.
+	tlsServer, tlsClient *tls.Config
+	// tlsRefused, when set, is told of each failed TLS handshake.
+	tlsRefused func(from string, err error)
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
@@ -84,6 +91,9 @@ func (t *tcpStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.tlsServer != nil {
+		c = tls.Server(c, t.tlsServer)
+	}
 	return t.track(&checkedConn{Conn: c, layer: t})
 }
 
@@ -115,6 +125,17 @@ func (t *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if t.tlsClient != nil {
+		tc := tls.Client(c, t.tlsClient)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("raft tls handshake with %s: %w", addr, err)
+		}
+		c = tc
 	}
 	if target != "" {
 		c.SetWriteDeadline(time.Now().Add(timeout))
@@ -184,7 +205,22 @@ func (c *checkedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// handshakeTimeout bounds an accepted connection's TLS handshake, so a peer
+// that connects and says nothing does not hold a goroutine.
+const handshakeTimeout = 10 * time.Second
+
 func (c *checkedConn) check() error {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			if c.layer.tlsRefused != nil {
+				c.layer.tlsRefused(c.Conn.RemoteAddr().String(), err)
+			}
+			return fmt.Errorf("raft tls handshake from %s: %w", c.Conn.RemoteAddr(), err)
+		}
+	}
 	var b [1]byte
 	if _, err := io.ReadFull(c.Conn, b[:]); err != nil {
 		return err

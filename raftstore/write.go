@@ -58,6 +58,9 @@ func (s *Store) Register(ctx context.Context, inst registry.Instance) (registry.
 	if err := registry.Validate(&inst, s.cfg.MinDeregister); err != nil {
 		return registry.Instance{}, 0, fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
 	}
+	if err := mayWrite(ctx, inst.Service); err != nil {
+		return registry.Instance{}, 0, fmt.Errorf("register %s/%s: %w", inst.Service, inst.ID, err)
+	}
 	req := &writeReq{
 		id:       inst.ID,
 		data:     registry.EncodeRegister(inst, time.Now().UnixNano()),
@@ -78,6 +81,9 @@ func (s *Store) Deregister(ctx context.Context, service, id string) (uint64, err
 		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
 	if err := registry.ValidateID(id); err != nil {
+		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
+	}
+	if err := mayWrite(ctx, service); err != nil {
 		return 0, fmt.Errorf("deregister %s/%s: %w", service, id, err)
 	}
 	req := &writeReq{id: id, data: registry.EncodeDeregister(service, id, time.Now().UnixNano())}

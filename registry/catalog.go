@@ -39,6 +39,7 @@ type Catalog struct {
 	// the others wait for it.
 	listMu sync.Mutex
 	watch  watchers
+	acl    aclState // tokens (acl.go)
 }
 
 // viewSlot holds the current view of one service; replacing the pointer
@@ -168,6 +169,7 @@ func New() *Catalog {
 		tombs:    make(map[string]int64),
 		pend:     make(map[string]*pending),
 		tallies:  make(map[string]*tally),
+		acl:      newACLState(),
 	}
 }
 
@@ -216,6 +218,8 @@ func (c *Catalog) apply(index uint64, cmd *command, res *Result) {
 		c.setStatus(index, cmd.updates, cmd.now, res)
 	case cmdReap:
 		c.reap(cmd.ids, res)
+	case cmdACLSet, cmdACLDelete, cmdACLBootstrap:
+		c.applyACL(index, cmd, res)
 	}
 }
 

@@ -36,6 +36,10 @@ type command struct {
 	updates []StatusUpdate // cmdStatus
 	ids     []string       // cmdReap
 	sub     []command      // cmdBatch
+	token   Token          // cmdACLSet, cmdACLBootstrap
+	// resetIndex is the bootstrap index an operator reset allows to redo
+	// (cmdACLBootstrap).
+	resetIndex uint64
 }
 
 // Command encoders. Each returns the bytes to replicate. `now` is the
@@ -209,6 +213,13 @@ func decodeCommand(data []byte, nested bool) (command, error) {
 	case cmdReap:
 		cmd.now = d.varint()
 		cmd.ids = d.strs()
+	case cmdACLSet:
+		d.token(&cmd.token)
+	case cmdACLBootstrap:
+		cmd.resetIndex = d.uvarint()
+		d.token(&cmd.token)
+	case cmdACLDelete:
+		cmd.id = d.str()
 	case cmdBatch:
 		if nested {
 			return command{}, fmt.Errorf("batch inside a batch: %w", ErrCorrupt)

@@ -25,11 +25,20 @@ import (
 //	          modify_index), in id order
 //	tombstone: id, time
 //
+// Version 2 adds, after the tombstones, the ACL tokens:
+//
+//	acl:      bootstrap index, token count
+//	token:    accessor, secret hash, description, rules, create index
+//	          (in accessor order)
+//
 // then the CRC-32C (Castagnoli) of every byte before it, big-endian.
 // Services are in name order and tombstones in id order, so the same state
 // always gives the same bytes. Services without instances are kept: they
 // are the service-index table.
-const SnapshotVersion = 1
+// A version 1 snapshot (no tokens) still loads; it leaves the tokens as
+// they were, so restoring a backup taken before ACLs existed neither drops
+// the management token nor re-opens the bootstrap.
+const SnapshotVersion = 2
 
 var snapshotMagic = []byte("RSNP")
 
@@ -46,6 +55,8 @@ type Snapshot struct {
 	listIndex uint64
 	views     []*ServiceView
 	tombs     []tomb
+	tokens    []Token
+	bootIndex uint64
 }
 
 // Snapshot captures the state for persistence; cheap to take, safe to
@@ -65,6 +76,11 @@ func (c *Catalog) Snapshot() *Snapshot {
 	for id, at := range c.tombs {
 		s.tombs = append(s.tombs, tomb{id: id, at: at})
 	}
+	s.bootIndex = c.acl.bootIndex
+	for _, t := range c.acl.tokens {
+		s.tokens = append(s.tokens, t)
+	}
+	slices.SortFunc(s.tokens, func(a, b Token) int { return cmpString(a.Accessor, b.Accessor) })
 	slices.SortFunc(s.views, func(a, b *ServiceView) int { return cmpString(a.Name, b.Name) })
 	slices.SortFunc(s.tombs, func(a, b tomb) int { return cmpString(a.id, b.id) })
 	return s
@@ -101,6 +117,14 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	for _, t := range s.tombs {
 		b = appendString(b[:0], t.id)
 		b = binary.AppendVarint(b, t.at)
+		sw.record(b)
+	}
+	b = binary.AppendUvarint(b[:0], s.bootIndex)
+	b = binary.AppendUvarint(b, uint64(len(s.tokens)))
+	sw.record(b)
+	for i := range s.tokens {
+		b = appendToken(b[:0], &s.tokens[i])
+		b = binary.AppendUvarint(b, s.tokens[i].CreateIndex)
 		sw.record(b)
 	}
 	if sw.err == nil {
@@ -201,6 +225,8 @@ type snapState struct {
 	services  map[string]*ServiceView
 	byID      map[string]string
 	tombs     map[string]int64
+	// acl is nil for a version 1 snapshot: the tokens stay as they are.
+	acl *aclState
 }
 
 // readSnapshot decodes and verifies a whole snapshot.
@@ -213,8 +239,9 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 	if !bytes.Equal(head[:len(snapshotMagic)], snapshotMagic) {
 		return nil, fmt.Errorf("not a roster snapshot: %w", ErrCorrupt)
 	}
-	if v := head[len(snapshotMagic)]; v != SnapshotVersion {
-		return nil, fmt.Errorf("snapshot version %d (this server knows %d): %w", v, SnapshotVersion, ErrUnknownVersion)
+	version := head[len(snapshotMagic)]
+	if version < 1 || version > SnapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d (this server knows up to %d): %w", version, SnapshotVersion, ErrUnknownVersion)
 	}
 	sr := &snapReader{br: br, crc: crc32.New(castagnoli)}
 	sr.crc.Write(head)
@@ -292,6 +319,11 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 		}
 		st.tombs[id] = at
 	}
+	if version >= 2 {
+		if err := readACL(sr, st); err != nil {
+			return nil, err
+		}
+	}
 	sum := make([]byte, 4)
 	if _, err := io.ReadFull(br, sum); err != nil {
 		return nil, fmt.Errorf("snapshot checksum: %w", corrupt(err))
@@ -341,6 +373,9 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	c.tombQ = tombQ
 	c.listIndex = st.listIndex
 	c.tallies = tallies
+	if st.acl != nil {
+		c.acl = *st.acl
+	}
 	clear(c.pend)
 	c.index.Store(st.index)
 	for name, v := range st.services {
@@ -354,5 +389,40 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	c.list.Store(nil)
 	c.mu.Unlock()
 	c.watch.fireAll()
+	return nil
+}
+
+// readACL reads version 2's token section.
+func readACL(sr *snapReader, st *snapState) error {
+	d, err := sr.record()
+	if err != nil {
+		return err
+	}
+	acl := newACLState()
+	acl.bootIndex = d.uvarint()
+	n := d.uvarint()
+	if err := done(d, "acl header"); err != nil {
+		return err
+	}
+	prev := ""
+	for range n {
+		d, err := sr.record()
+		if err != nil {
+			return err
+		}
+		var t Token
+		d.token(&t)
+		t.CreateIndex = d.uvarint()
+		if err := done(d, "token record"); err != nil {
+			return err
+		}
+		if t.Accessor == "" || t.Accessor <= prev {
+			return fmt.Errorf("tokens out of order at %q: %w", t.Accessor, ErrCorrupt)
+		}
+		prev = t.Accessor
+		acl.tokens[t.Accessor] = t
+		acl.bySecret[t.SecretHash] = t.Accessor
+	}
+	st.acl = &acl
 	return nil
 }

@@ -31,13 +31,14 @@ const (
 	exitUsage       = 2 // bad flags or arguments, or the server rejected the input as invalid
 	exitNotFound    = 3 // no such instance, or a lookup matched nothing
 	exitUnavailable = 4 // no leader, not ready, or no server reachable
+	exitDenied      = 5 // the ACL token lacks the permission (403)
 )
 
 // exitCodesHelp is appended to every verb's -h.
 const exitCodesHelp = `
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found (no such
 instance, or nothing matched), 4 cluster unavailable (no leader, not ready,
-or no server reachable).
+or no server reachable), 5 permission denied (the --token lacks it).
 `
 
 // cliVerbs lists every verb except `server` and `version` (main.go owns those).
@@ -54,6 +55,10 @@ var cliVerbs = []cliVerb{
 	{Name: "snapshot", Usage: "snapshot save FILE", Summary: "download a backup (snapshot restore FILE restores one)", Run: cliMain("snapshot", runSnapshot)},
 	{Name: "leave", Usage: "leave", Summary: "make the server at --addr leave the cluster", Run: cliMain("leave", runLeave)},
 	{Name: "raft", Usage: "raft remove-peer", Summary: "raft remove-peer ID: remove a stuck server from Raft", Run: cliMain("raft", runRaft)},
+	{Name: "acl", Usage: "acl bootstrap|token", Summary: "ACL tokens: bootstrap, token create|list|delete", Run: cliMain("acl", runACL)},
+	{Name: "keyring", Usage: "keyring list|install|use|remove", Summary: "rotate the gossip key on every server without restarts", Run: cliMain("keyring", runKeyring)},
+	{Name: "keygen", Usage: "keygen", Summary: "print a new gossip encryption key for --gossip-key", Run: runKeygen},
+	{Name: "tls", Usage: "tls ca|cert create", Summary: "make a private CA and server or client certificates here", Run: runTLS},
 }
 
 // envTimeout is the environment variable that sets --timeout's default.
@@ -68,6 +73,7 @@ type cliEnv struct {
 	jsonOut        bool
 	// envErr is a bad ROSTER_TIMEOUT, reported when the flags are parsed.
 	envErr error
+	tls    cliTLS
 }
 
 // verbFunc runs one verb until ctx ends (SIGINT or SIGTERM).
@@ -103,6 +109,7 @@ func (e *cliEnv) flags(name, usage, help string, withJSON bool) *flag.FlagSet {
 		}
 	}
 	fs.DurationVar(&e.timeout, "timeout", timeout, "give up after this long (0: never; env "+envTimeout+")")
+	e.tls.flags(fs)
 	if withJSON {
 		fs.BoolVar(&e.jsonOut, "json", false, "print JSON instead of a table")
 	}
@@ -160,7 +167,11 @@ func (e *cliEnv) parse(fs *flag.FlagSet, args []string, minPos, maxPos int) ([]s
 
 // client returns a client for --addr.
 func (e *cliEnv) client() (*client.Client, error) {
-	return client.New(client.Config{Addrs: strings.Split(e.addr, ",")})
+	tlsCfg, err := e.tls.config()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(client.Config{Addrs: strings.Split(e.addr, ","), TLS: tlsCfg, Token: e.tls.token})
 }
 
 // withTimeout bounds a one-shot verb by --timeout.
@@ -199,7 +210,11 @@ func describe(verb string, err error) string {
 		// layer: kept when it says more than the server's message does.
 		if outer, _, ok := strings.Cut(err.Error(), "roster: "); ok {
 			if ctx := strings.TrimSuffix(outer, ": "); ctx != "" && !strings.HasPrefix(msg, ctx) {
-				msg = ctx
+				if ae.Status == http.StatusForbidden {
+					msg = ctx + ": " + msg // the permission missing is the point
+				} else {
+					msg = ctx
+				}
 			}
 		}
 		return prefix(fmt.Sprintf("%s [%d %s]", msg, ae.Status, ae.Code))
@@ -232,6 +247,8 @@ func exitCode(err error) int {
 		return exitUnavailable
 	case client.IsInvalid(err):
 		return exitUsage
+	case errors.Is(err, client.ErrDenied):
+		return exitDenied
 	}
 	return exitError
 }

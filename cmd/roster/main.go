@@ -58,8 +58,10 @@ Usage:
 Every CLI command takes --addr (default $ROSTER_ADDR or 127.0.0.1:8500; a
 host without a port means port 8500), --timeout (default $ROSTER_TIMEOUT or
 30s) and -h; the listing commands take --json.
+With TLS and ACLs: --tls-ca, --tls-cert, --tls-key and --token (or
+$ROSTER_TLS_CA, $ROSTER_TLS_CERT, $ROSTER_TLS_KEY, $ROSTER_TOKEN).
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found,
-4 unavailable (no leader, not ready, or no server reachable).
+4 unavailable (no leader, not ready, or no server reachable), 5 permission denied.
 `)
 }
 

@@ -69,6 +69,7 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&sf.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	sf.addSecurityFlags()
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: roster server [flags]
 
@@ -170,6 +171,8 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "roster: %v\n", err)
 		return 1
 	}
+	stopHUP := reloadOnHUP(n)
+	defer stopHUP()
 	<-ctx.Done()
 	stop() // a second signal kills the process at once
 	log.Info("shutting down", "timeout", sf.shutdown.String())
