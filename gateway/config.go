@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,11 @@ type Config struct {
 	// Addrs are the Roster servers' HTTP addresses (default $ROSTER_ADDR or
 	// 127.0.0.1:8500).
 	Addrs []string
+	// TLS, when set, is how the gateway talks to Roster servers that serve
+	// HTTPS (their CA; this gateway's certificate when they verify
+	// clients): addresses without a scheme are then https. It does not
+	// concern the instances, which are proxied as they registered.
+	TLS *tls.Config
 	// Routes are the configured routes. They win over tag routes for the
 	// same host and prefix.
 	Routes []Route

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,9 +51,20 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: cfg.Logger, idHeader: textproto.CanonicalMIMEHeaderKey(cfg.RequestIDHeader), startedAt: time.Now()}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 16
+	addrs := cfg.Addrs
+	if cfg.TLS != nil {
+		base.TLSClientConfig = cfg.TLS
+		addrs = make([]string, len(cfg.Addrs))
+		for i, a := range cfg.Addrs {
+			if !strings.Contains(a, "://") {
+				a = "https://" + a
+			}
+			addrs[i] = a
+		}
+	}
 	g.contact = &contactTracker{base: base, log: cfg.Logger}
 	c, err := client.New(client.Config{
-		Addrs:      cfg.Addrs,
+		Addrs:      addrs,
 		HTTPClient: &http.Client{Transport: g.contact},
 		Logger:     cfg.Logger,
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/gateway"
+	"github.com/rosterhq/roster/internal/tlsconf"
 )
 
 // gatewayFlags binds the flags of `roster gateway` to a gateway.Config.
@@ -38,6 +40,9 @@ type gatewayFlags struct {
 	logLevel    string
 	logFormat   string
 	shutdown    time.Duration
+	tlsCert     string
+	tlsKey      string
+	tlsCA       string
 }
 
 func newGatewayFlags(stderr io.Writer) *gatewayFlags {
@@ -61,6 +66,9 @@ func newGatewayFlags(stderr io.Writer) *gatewayFlags {
 	fs.StringVar(&c.RequestIDHeader, "request-id-header", gateway.DefaultRequestIDHeader, "header carrying the request id (kept from the client, else generated)")
 	fs.BoolVar(&c.TrustForwarded, "trust-forwarded", false, "append to the client's X-Forwarded-* instead of replacing them (behind another proxy)")
 	fs.Float64Var(&c.AccessLogSample, "access-log-sample", 0, "fraction of requests written to the access log (0: off, 1: all; 5xx always when on)")
+	fs.StringVar(&gf.tlsCert, "tls-cert", "", "certificate to terminate TLS with on --listen and --admin-listen (reloaded on SIGHUP or change); also presented to Roster servers with --tls-ca")
+	fs.StringVar(&gf.tlsKey, "tls-key", "", "key of --tls-cert")
+	fs.StringVar(&gf.tlsCA, "tls-ca", "", "CA of the Roster servers' certificates: talk to them over HTTPS")
 	fs.StringVar(&gf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&gf.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&gf.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for requests in flight")
@@ -165,6 +173,20 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gf.cfg.Registry = reg
 
+	var terminate *tlsconf.Holder
+	if gf.tlsCert != "" || gf.tlsKey != "" {
+		if terminate, err = tlsconf.LoadCertificate(gf.tlsCert, gf.tlsKey, log); err != nil {
+			fmt.Fprintf(stderr, "roster gateway: %v\n", err)
+			return 2
+		}
+	}
+	if gf.tlsCA != "" {
+		if gf.cfg.TLS, err = client.TLSFiles(gf.tlsCA, gf.tlsCert, gf.tlsKey); err != nil {
+			fmt.Fprintf(stderr, "roster gateway: %v\n", err)
+			return 2
+		}
+	}
+
 	ln, err := net.Listen("tcp", gf.listen)
 	if err != nil {
 		log.Error("cannot start gateway", "listen", gf.listen, "err", err)
@@ -198,7 +220,27 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 		servers = append(servers, srv)
+		if terminate != nil {
+			ln = tls.NewListener(ln, http1Only(terminate.HTTPServer(false)))
+		}
 		go func() { errc <- srv.Serve(ln) }()
+	}
+	if terminate != nil {
+		// Certificates are re-read on SIGHUP or when the files change.
+		go terminate.Watch(ctx, 5*time.Second)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					terminate.ReloadAndLog("SIGHUP")
+				}
+			}
+		}()
 	}
 	if adminLn != nil {
 		handler = g
@@ -234,4 +276,19 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
+}
+
+// http1Only offers HTTP/1.1 alone in ALPN: the gateway's WebSocket and
+// streaming pass-through are HTTP/1.1's (an h2 client would lose Upgrade).
+func http1Only(c *tls.Config) *tls.Config {
+	inner := c.GetConfigForClient
+	c.NextProtos = []string{"http/1.1"}
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cc, err := inner(hello)
+		if cc != nil {
+			cc.NextProtos = []string{"http/1.1"}
+		}
+		return cc, err
+	}
+	return c
 }

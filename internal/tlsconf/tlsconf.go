@@ -72,6 +72,23 @@ func Load(files Files, log *slog.Logger) (*Holder, error) {
 	return h, nil
 }
 
+// LoadCertificate reads a certificate and key that are served without a CA
+// of their own (a gateway terminating TLS for browsers and clients): only
+// HTTPServer(false) may be used with it.
+func LoadCertificate(cert, key string, log *slog.Logger) (*Holder, error) {
+	if cert == "" || key == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Holder{files: Files{Cert: cert, Key: key}, log: log}
+	if err := h.Reload(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
 // Reload reads the files again. On an error (a half-written file) the
 // previous certificate stays in use.
 func (h *Holder) Reload() error {
@@ -80,13 +97,16 @@ func (h *Holder) Reload() error {
 	if err != nil {
 		return fmt.Errorf("tls: load %s and %s: %w", h.files.Cert, h.files.Key, err)
 	}
-	pem, err := os.ReadFile(h.files.CA)
-	if err != nil {
-		return fmt.Errorf("tls: read ca %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("tls: %s holds no PEM certificate", h.files.CA)
+	var pool *x509.CertPool
+	if h.files.CA != "" {
+		pem, err := os.ReadFile(h.files.CA)
+		if err != nil {
+			return fmt.Errorf("tls: read ca %w", err)
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls: %s holds no PEM certificate", h.files.CA)
+		}
 	}
 	h.mu.Lock()
 	h.cert, h.pool, h.stamp = &cert, pool, stamp
