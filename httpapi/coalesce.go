@@ -133,7 +133,7 @@ func (c *coalescer) send(batch []*hbWaiter) {
 	var index uint64
 	var err error
 	if c.h.store.IsLeader() {
-		errs, index, err = c.h.heartbeatLocal(ctx, hbs)
+		errs, index, err = c.h.store.Heartbeat(ctx, hbs)
 	} else {
 		c.h.metrics.coalescedBatchs.Inc()
 		errs, index, err = c.h.sendBatch(ctx, hbs)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/rosterhq/roster/acl"
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -39,14 +39,14 @@ func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, err)
 		return
 	}
-	if req.Status != "" && !req.Status.Valid() {
-		h.writeError(w, invalidf("status", "status must be passing, warning or critical, not %q", req.Status))
+	hb := api.BatchHeartbeat{Service: name, ID: mux.Vars(r)["id"], Status: req.Status, Output: req.Output}
+	if err := checkHeartbeat(hb, ""); err != nil {
+		h.writeError(w, err)
 		return
 	}
-	hb := api.BatchHeartbeat{Service: name, ID: mux.Vars(r)["id"], Status: req.Status, Output: req.Output}
 	var res hbResult
 	if leader {
-		errs, index, err := h.heartbeatLocal(r.Context(), []api.BatchHeartbeat{hb})
+		errs, index, err := h.store.Heartbeat(r.Context(), []api.BatchHeartbeat{hb})
 		res = hbResult{index: index, err: err}
 		if err == nil {
 			res.err = errs[0]
@@ -81,7 +81,7 @@ func (h *Handler) heartbeats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	errs, index, err := h.heartbeatLocal(r.Context(), req.Instances)
+	errs, index, err := h.store.Heartbeat(r.Context(), req.Instances)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -107,66 +107,27 @@ func (h *Handler) heartbeats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// normalizeBatchHeartbeat validates one renewal of a batch and lowercases
-// its service; prefix names its place in the body for errors.
+// normalizeBatchHeartbeat checks one renewal of a batch and lowercases its
+// service; prefix names its place in the body for errors.
 func normalizeBatchHeartbeat(hb *api.BatchHeartbeat, prefix string) error {
 	name, err := serviceName(hb.Service, prefix+"service")
 	if err != nil {
 		return err
 	}
 	hb.Service = name
-	if hb.ID == "" {
-		return invalidf(prefix+"id", "id is required")
-	}
-	if hb.Status != "" && !hb.Status.Valid() {
-		return invalidf(prefix+"status", "status must be passing, warning or critical, not %q", hb.Status)
-	}
-	return nil
+	return checkHeartbeat(*hb, prefix)
 }
 
-// heartbeatLocal renews leases through the store on the leader. An id that
-// the catalog holds under another service is not that service's instance:
-// it answers ErrNotFound without reaching the lease table (which knows ids
-// only).
-func (h *Handler) heartbeatLocal(ctx context.Context, hbs []api.BatchHeartbeat) (errs []error, index uint64, err error) {
-	cat := h.store.Catalog()
-	errs = make([]error, len(hbs))
-	mismatch := false
-	for i := range hbs {
-		if inst, ok := cat.Instance(hbs[i].ID); ok && inst.Service != hbs[i].Service {
-			errs[i] = registry.ErrNotFound
-			mismatch = true
-		}
+// checkHeartbeat refuses early, as a 400 naming the field under prefix, a
+// heartbeat the lease table's rule would refuse whatever the catalog holds
+// (lease.CheckHeartbeat): a follower checks before gathering heartbeats
+// into a batch, so one bad heartbeat never fails the others.
+func checkHeartbeat(hb api.BatchHeartbeat, prefix string) error {
+	var ve *registry.ValidationError
+	if err := lease.CheckHeartbeat(hb); errors.As(err, &ve) {
+		return invalidf(prefix+ve.Field, "invalid %s%s: %s", prefix, ve.Field, ve.Reason)
+	} else if err != nil {
+		return err
 	}
-	// pass is what goes to the store; pos maps its entries back to hbs when
-	// mismatches were left out.
-	pass, pos := hbs, []int(nil)
-	if mismatch {
-		pass = make([]api.BatchHeartbeat, 0, len(hbs))
-		pos = make([]int, 0, len(hbs))
-		for i := range hbs {
-			if errs[i] == nil {
-				pass = append(pass, hbs[i])
-				pos = append(pos, i)
-			}
-		}
-	}
-	if len(pass) == 0 {
-		return errs, cat.Index(), nil
-	}
-	perrs, index, err := h.store.Heartbeat(ctx, pass)
-	if err != nil {
-		return nil, 0, err
-	}
-	if len(perrs) != len(pass) {
-		return nil, 0, fmt.Errorf("store answered %d results for %d heartbeats", len(perrs), len(pass))
-	}
-	for j, e := range perrs {
-		i := j
-		if pos != nil {
-			i = pos[j]
-		}
-		errs[i] = e
-	}
-	return errs, index, nil
+	return nil
 }

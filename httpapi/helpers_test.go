@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -30,18 +31,26 @@ func TestMain(m *testing.M) {
 // fakeCluster is the replicated state the fake stores share: one real
 // catalog, applied in order at increasing indexes (replication is instant).
 type fakeCluster struct {
-	mu   sync.Mutex
-	cat  *registry.Catalog
-	next uint64
+	mu     sync.Mutex
+	cat    *registry.Catalog
+	lessor *lease.Lessor // the leader's lease table, armed
+	next   uint64
 }
 
-func newFakeCluster() *fakeCluster { return &fakeCluster{cat: registry.New()} }
+func newFakeCluster() *fakeCluster {
+	c := &fakeCluster{cat: registry.New()}
+	c.lessor = lease.NewLessor(lease.Config{Catalog: c.cat})
+	c.lessor.Promote()
+	return c
+}
 
 func (c *fakeCluster) apply(cmd []byte) *registry.Result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.next++
-	return c.cat.Apply(c.next, cmd)
+	res := c.cat.Apply(c.next, cmd)
+	c.lessor.Observe(res.Changed)
+	return res
 }
 
 // fakeStore implements Store over a fakeCluster: a leader applies writes, a
@@ -122,31 +131,15 @@ func (s *fakeStore) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]
 	s.mu.Lock()
 	s.hbBatches = append(s.hbBatches, append([]api.BatchHeartbeat(nil), hbs...))
 	s.mu.Unlock()
-	now := time.Now().UnixNano()
-	errs := make([]error, len(hbs))
-	var updates []registry.StatusUpdate
-	for i, hb := range hbs {
-		inst, ok := s.c.cat.Instance(hb.ID)
-		if !ok {
-			errs[i] = registry.ErrNotFound
-			if s.c.cat.Tombstoned(hb.ID, now-int64(10*time.Minute)) {
-				errs[i] = registry.ErrGone
-			}
-			continue
-		}
-		status := hb.Status
-		if status == "" {
-			status = api.StatusPassing
-		}
-		if status != inst.Status || hb.Output != inst.Output {
-			updates = append(updates, registry.StatusUpdate{ID: hb.ID, Status: status, Output: hb.Output})
-		}
+	res, err := s.c.lessor.Heartbeats(s.c.cat, hbs, nil)
+	if err != nil {
+		return nil, 0, err
 	}
-	if len(updates) == 0 {
-		return errs, s.c.cat.Index(), nil
+	if len(res.Updates) == 0 {
+		return res.Errs, s.c.cat.Index(), nil
 	}
-	res := s.c.apply(registry.EncodeStatus(updates, now))
-	return errs, res.Index, res.Err
+	r := s.c.apply(registry.EncodeStatus(res.Updates, time.Now().UnixNano()))
+	return res.Errs, r.Index, r.Err
 }
 
 func (s *fakeStore) ConsistentRead(ctx context.Context) error {

@@ -476,7 +476,9 @@ func (l *Lessor) forgetAllRenewals() {
 	}
 }
 
-// Renew extends one lease to now + TTL and reports whether the renewal needs
+// Renew is the renewal of Heartbeats for one id, without the service and
+// tombstone checks (which need the caller's view of the catalog): it
+// extends one lease to now + TTL and reports whether the renewal needs
 // a Raft write: when status differs from the stored status, or when output
 // differs and the last output write for the instance is 5 minutes old or
 // more. Errors: registry.ErrNotArmed before Promote (or after Demote: registry.ErrNotLeader),
@@ -502,11 +504,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 	}
 	if le := l.leases[id]; le != nil {
 		defer l.mu.Unlock()
-		if le.ttl > 0 && !le.critical() {
-			l.armTTL(le, now+tick(le.ttl))
-			l.renewed(le, now)
-		}
-		return decideWrite(le.status, le.output, status, output, &le.outputAt, now), nil
+		return l.renewLocked(&registry.Instance{ID: id}, status, output, now), nil
 	}
 	cat := l.cat
 	l.mu.Unlock()
@@ -522,12 +520,7 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	at := l.outputs[id]
-	write = decideWrite(in.Status, in.Output, status, output, &at, now)
-	if at != 0 {
-		l.outputs[id] = at
-	}
-	return write, nil
+	return l.renewLocked(&in, status, output, now), nil
 }
 
 func (l *Lessor) armedErr() error {

@@ -32,6 +32,7 @@ func (s *Store) runLeadership(ctx context.Context) {
 	step := func(lead bool) {
 		switch {
 		case lead && stopLeading == nil:
+			s.lessor.Elected() // heartbeats answer ErrNotArmed until the re-arm
 			lctx, cancel := context.WithCancel(ctx)
 			stopLeading = cancel
 			done.Add(1)
