@@ -13,7 +13,7 @@ import (
 // native router without its permission in acl.Routes (with ACLs on, such
 // a route would refuse everyone).
 func TestEveryRouteHasAPermissionRule(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	routes := 0
 	err := n.h.router.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
 		tmpl, err := route.GetPathTemplate()

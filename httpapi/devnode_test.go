@@ -59,11 +59,18 @@ func startDevNode(t *testing.T, mod func(*Config)) (*testNode, *raftstore.Store)
 	srv.Listener = ln
 	srv.Start()
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	n := &testNode{t: t, h: h, srv: srv, client: &http.Client{Transport: tr}}
+	n := &testNode{t: t, dev: st, h: h, srv: srv, client: &http.Client{Transport: tr}}
 	t.Cleanup(func() {
 		h.Close()
 		srv.Close()
 		tr.CloseIdleConnections()
 	})
 	return n, st
+}
+
+// startDev is startDevNode for tests that need only the HTTP side.
+func startDev(t *testing.T, mod func(*Config)) *testNode {
+	t.Helper()
+	n, _ := startDevNode(t, mod)
+	return n
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/lease"
+	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
 
@@ -267,7 +268,8 @@ func (s *fakeStore) waitedIndexes() []uint64 {
 // testNode is a handler on a real loopback server.
 type testNode struct {
 	t      *testing.T
-	store  *fakeStore
+	store  *fakeStore       // the fake, for startNode
+	dev    *raftstore.Store // the real dev store, for startDevNode
 	h      *Handler
 	srv    *httptest.Server
 	client *http.Client

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRegisterGetListDeregister(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 
 	reg := n.register("Web", "web-1", `{"address":"10.0.0.1","port":8080,"tags":["v1"],"meta":{"zone":"a"},"ttl":"10s","deregister_after":"1m"}`)
 	if reg.Service != "web" || reg.ID != "web-1" || reg.Status != api.StatusPassing || reg.Weight != 1 ||
@@ -58,7 +58,7 @@ func TestRegisterGetListDeregister(t *testing.T) {
 }
 
 func TestListFilters(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("api", "a-pass", `{"address":"10.0.0.1","port":80,"tags":["blue","v1"]}`)
 	n.register("api", "b-warn", `{"address":"10.0.0.2","port":80,"tags":["green"],"status":"warning"}`)
 	n.register("api", "c-crit", `{"address":"10.0.0.3","port":80,"tags":["blue"],"status":"critical"}`)
@@ -98,7 +98,7 @@ func TestListFilters(t *testing.T) {
 }
 
 func TestServiceList(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w1", `{"address":"10.0.0.1","port":80,"tags":["v1"]}`)
 	last := n.register("db", "d1", `{"address":"10.0.0.2","port":5432,"status":"critical"}`)
 
@@ -150,7 +150,7 @@ func TestEveryReadSetsIndexAndLeaderHeaders(t *testing.T) {
 }
 
 func TestFastPathAnswersLikeMux(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	for i := range 10 {
 		n.register("web", "w"+strconv.Itoa(i), webBody)
 	}
@@ -174,7 +174,7 @@ func TestFastPathAnswersLikeMux(t *testing.T) {
 }
 
 func TestHeartbeats(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w1", webBody)
 	n.register("web", "w2", webBody)
 	n.register("db", "d1", webBody)

@@ -19,7 +19,7 @@ type sdTargetGroup struct {
 // The HTTP SD answer is one target group per instance with the contract's
 // labels, filtered like the instance listing.
 func TestPrometheusSDTargetGroups(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w1", `{"address":"10.0.0.1","port":8080,"tags":["a","b"],"meta":{"zone":"eu-1","rack.id":"r7"},"weight":3}`)
 	n.register("web", "w2", `{"address":"fd00::2","port":8081,"status":"critical"}`)
 	n.register("api", "a1", `{"address":"10.0.0.3","port":9090,"tags":["b"],"status":"warning"}`)
@@ -78,7 +78,7 @@ func TestPrometheusSDTargetGroups(t *testing.T) {
 // A poll after a change sees the change: the cached fragment belongs to
 // one view, and a new view replaces it.
 func TestPrometheusSDFollowsChanges(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w1", `{"address":"10.0.0.1","port":8080}`)
 	var groups []sdTargetGroup
 	decode(t, n.must(http.StatusOK, http.MethodGet, "/v1/prometheus/sd", "").body, &groups)

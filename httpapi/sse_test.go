@@ -14,7 +14,7 @@ import (
 // Every stream of a service gets every change's list, byte for byte the
 // GET answer, however many streams a change wakes at once.
 func TestSSEManyStreamsGetEveryChange(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w0", webBody)
 	const streams = 100
 	ss := make([]*sseStream, streams)
@@ -37,7 +37,7 @@ func TestSSEManyStreamsGetEveryChange(t *testing.T) {
 // A consumer that stops reading is dropped once its writes block, and its
 // watcher slot is freed: it never holds up the other streams.
 func TestSSEDropsAConsumerThatStopsReading(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
+	n := startDev(t, func(c *Config) {
 		// Long enough for the healthy reader to take a big event under
 		// -race on a loaded machine, short enough to end the test soon.
 		c.WriteTimeout = time.Second

@@ -9,7 +9,7 @@ import (
 // TestRootSendsBrowsersToTheUI: a browser opening / lands on /ui/; an API
 // client or script asking for / keeps getting the JSON 404.
 func TestRootSendsBrowsersToTheUI(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	for _, c := range []struct {
 		path, accept, wantType string
@@ -37,7 +37,7 @@ func TestRootSendsBrowsersToTheUI(t *testing.T) {
 // TestUIFilesAreServedFromTheBinary: the page, its script and its style
 // come with their types and a policy that allows nothing from elsewhere.
 func TestUIFilesAreServedFromTheBinary(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	for path, typ := range map[string]string{
 		"/ui/":          "text/html",
 		"/ui/app.js":    "text/javascript",

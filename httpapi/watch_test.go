@@ -15,7 +15,7 @@ import (
 )
 
 func TestBlockingQueryWakesOnItsServiceOnly(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	first := n.register("web", "w1", webBody)
 
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/services/web/instances?index=%d&wait=30s", first.Index))
@@ -40,7 +40,7 @@ func TestBlockingQueryWakesOnItsServiceOnly(t *testing.T) {
 }
 
 func TestBlockingQueryFiltersApply(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	first := n.register("web", "w1", webBody)
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/services/web/instances?index=%d&wait=30s&tag=canary&status=any", first.Index))
 	waitWatchers(t, n.h, 1)
@@ -54,7 +54,7 @@ func TestBlockingQueryFiltersApply(t *testing.T) {
 }
 
 func TestBlockingQueryTimesOutWithTheSameIndex(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	reg := n.register("web", "w1", webBody)
 	start := time.Now()
 	list, a := n.list(fmt.Sprintf("/v1/services/web/instances?index=%d&wait=200ms", reg.Index))
@@ -67,7 +67,7 @@ func TestBlockingQueryTimesOutWithTheSameIndex(t *testing.T) {
 }
 
 func TestBlockingQueryWithIndexAheadAnswersAtOnce(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	reg := n.register("web", "w1", webBody)
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/services/web/instances?index=%d&wait=1m", reg.Index+1000))
 	a := await(t, ch, 5*time.Second)
@@ -81,7 +81,7 @@ func TestBlockingQueryWithIndexAheadAnswersAtOnce(t *testing.T) {
 }
 
 func TestBlockingServiceList(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	reg := n.register("web", "w1", webBody)
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/services?index=%d&wait=30s", reg.Index))
 	waitWatchers(t, n.h, 1)
@@ -95,6 +95,7 @@ func TestBlockingServiceList(t *testing.T) {
 }
 
 func TestBlockingMembers(t *testing.T) {
+	// The fake store: a real membership change needs a second server.
 	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.MembersPoll = 5 * time.Millisecond })
 	a := n.must(http.StatusOK, http.MethodGet, "/v1/cluster/members", "")
 	version := headerIndex(t, a)
@@ -120,7 +121,7 @@ func TestBlockingMembers(t *testing.T) {
 }
 
 func TestCloseAnswersBlockingQueries(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	reg := n.register("web", "w1", webBody)
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/services/web/instances?index=%d&wait=5m", reg.Index))
 	waitWatchers(t, n.h, 1)
@@ -135,7 +136,7 @@ func TestCloseAnswersBlockingQueries(t *testing.T) {
 }
 
 func TestWatcherLimit(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.MaxWatchers = 2 })
+	n := startDev(t, func(c *Config) { c.MaxWatchers = 2 })
 	reg := n.register("web", "w1", webBody)
 	s1 := openSSE(t, n, "/v1/services/web/instances")
 	s1.next(t, "instances")
@@ -265,7 +266,7 @@ func (m sseMessage) list(t *testing.T) api.InstanceList {
 }
 
 func TestSSEStreamsTheListAndItsChanges(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.SSEKeepAlive = 20 * time.Millisecond })
+	n := startDev(t, func(c *Config) { c.SSEKeepAlive = 20 * time.Millisecond })
 	reg := n.register("web", "w1", webBody)
 	s := openSSE(t, n, "/v1/services/web/instances")
 	if headerIndex(t, answer{header: s.resp.Header}) != reg.Index {
@@ -305,7 +306,7 @@ func TestSSEStreamsTheListAndItsChanges(t *testing.T) {
 }
 
 func TestSSEFiltersApply(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	n.register("web", "w1", webBody)
 	s := openSSE(t, n, "/v1/services/web/instances?tag=canary&status=any")
 	if l := s.next(t, "instances").list(t); len(l.Instances) != 0 {
@@ -318,7 +319,7 @@ func TestSSEFiltersApply(t *testing.T) {
 }
 
 func TestSSEResumesFromLastEventID(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	reg := n.register("web", "w1", webBody)
 
 	// Resuming at the current index: no first event, the next change is.
@@ -336,7 +337,7 @@ func TestSSEResumesFromLastEventID(t *testing.T) {
 }
 
 func TestSSEBurstDeliversTheFinalState(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), nil)
+	n := startDev(t, nil)
 	s := openSSE(t, n, "/v1/services/web/instances?status=any")
 	s.next(t, "instances")
 	var last api.RegisterResponse
