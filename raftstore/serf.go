@@ -16,10 +16,13 @@ import (
 
 // Serf settings. Failed members are kept (and retried) for three days, so a
 // server that was down over a weekend is still known, reconnected and
-// re-added when it comes back.
+// re-added when it comes back. Reconnection is tried every 2 s (serf picks
+// a failed member with probability failed/alive each time): a server that
+// comes back knowing no one (the README's first server, wiped, which
+// --joins only itself) is found by the others within seconds.
 const (
 	serfSnapshotFile      = "serf/local.snapshot"
-	serfReconnectInterval = 10 * time.Second
+	serfReconnectInterval = 2 * time.Second
 	serfReconnectTimeout  = 72 * time.Hour
 	serfTombstoneTimeout  = 72 * time.Hour
 	serfEventBuffer       = 256

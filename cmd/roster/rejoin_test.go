@@ -225,7 +225,9 @@ func TestWipedServerRejoinsUnderItsName(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.start(t)
-	retry.Eventually(t, 20*time.Second, func() error {
+	// The first server, wiped, knows no one (it --joins itself): the others'
+	// serf reconnection finds it.
+	retry.Eventually(t, 40*time.Second, func() error {
 		l, err := leaderOf(servers)
 		if err != nil {
 			return err
