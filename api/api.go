@@ -60,8 +60,10 @@ type Instance struct {
 // PUT /v1/services/{service}/instances/{id}/maintenance. Enable puts the
 // instance in maintenance (critical for discovery until disabled); an empty
 // Reason becomes "maintenance mode".
+// Enable is required (a pointer, so that a body without it is refused
+// rather than read as "off").
 type MaintenanceRequest struct {
-	Enable bool   `json:"enable"`
+	Enable *bool  `json:"enable"`
 	Reason string `json:"reason,omitempty"`
 }
 

@@ -1,6 +1,14 @@
 package registry
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// ErrMaintenanceUnsupported answers a maintenance write while a server of
+// the Raft configuration runs a build without the maintenance command (it
+// would stop applying at the first one: design.md, "Upgrades"); 409.
+var ErrMaintenanceUnsupported = errors.New("maintenance: not every server supports the maintenance command yet (upgrade every server first)")
 
 // Maintenance mode: an operator takes an instance out of discovery without
 // deregistering it. The catalog keeps the reason on the instance; Health
