@@ -71,6 +71,11 @@ var Routes = map[string]Need{
 	"GET /v1/cluster/keyring": OperatorWrite,
 	"PUT /v1/cluster/keyring": OperatorWrite,
 
+	// maintenance mode, native and Consul (one block: gofmt aligns each
+	// block alone)
+	"PUT /v1/services/{service}/instances/{id}/maintenance": ServiceWrite,
+	"PUT /v1/agent/service/maintenance/{id}":                ServiceWriteEach,
+
 	// Consul-compatible subset
 	"PUT /v1/agent/service/register":        ServiceWriteEach,
 	"PUT /v1/agent/service/deregister/{id}": ServiceWriteEach,

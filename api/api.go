@@ -50,6 +50,21 @@ type Instance struct {
 	DeregisterAfter string            `json:"deregister_after"`
 	CreateIndex     uint64            `json:"create_index"`
 	ModifyIndex     uint64            `json:"modify_index"`
+	// Maintenance is the reason an operator put the instance in
+	// maintenance; absent when it is not. While it is set, Status is
+	// critical whatever the instance's heartbeats say.
+	Maintenance string `json:"maintenance,omitempty"`
+}
+
+// MaintenanceRequest is the body of
+// PUT /v1/services/{service}/instances/{id}/maintenance. Enable puts the
+// instance in maintenance (critical for discovery until disabled); an empty
+// Reason becomes "maintenance mode".
+// Enable is required (a pointer, so that a body without it is refused
+// rather than read as "off").
+type MaintenanceRequest struct {
+	Enable *bool  `json:"enable"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RegisterRequest is the body of PUT /v1/services/{service}/instances/{id}.

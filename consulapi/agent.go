@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -290,6 +291,40 @@ func (h *Handler) agentDeregister(w http.ResponseWriter, r *http.Request) {
 	h.writeDone(w, index, nil)
 }
 
+// agentMaintenance answers PUT
+// /v1/agent/service/maintenance/{id}?enable=true|false&reason=: Consul's
+// service maintenance mode, stored as the instance's maintenance.
+func (h *Handler) agentMaintenance(w http.ResponseWriter, r *http.Request) {
+	if h.native.ForwardWrite(w, r) {
+		return
+	}
+	vals := r.URL.Query()
+	if !vals.Has("enable") {
+		h.native.WriteError(w, httpapi.InvalidField("enable", "Missing value for enable"))
+		return
+	}
+	enable, err := strconv.ParseBool(vals.Get("enable"))
+	if err != nil {
+		h.native.WriteError(w, httpapi.InvalidField("enable", "Invalid value for enable: %q", vals.Get("enable")))
+		return
+	}
+	id := mux.Vars(r)["id"]
+	inst, ok := h.lookupInstance(id)
+	if !ok {
+		h.native.WriteError(w, httpapi.Errorf(http.StatusNotFound, api.CodeNotFound, "Unknown service ID %q", id))
+		return
+	}
+	_, index, err := h.store.SetMaintenance(r.Context(), inst.Service, id, enable, vals.Get("reason"))
+	if err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			err = httpapi.Errorf(http.StatusNotFound, api.CodeNotFound, "Unknown service ID %q", id)
+		}
+		h.native.WriteError(w, err)
+		return
+	}
+	h.writeDone(w, index, nil)
+}
+
 // checkStatus answers PUT /v1/agent/check/pass|warn|fail/{id}?note=.
 func (h *Handler) checkStatus(status api.Status) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -435,15 +470,12 @@ func (h *Handler) agentChecks(w http.ResponseWriter, r *http.Request) {
 		out := map[string]*HealthCheck{}
 		for _, v := range s.views {
 			for i := range v.Instances {
-				in := &v.Instances[i]
-				if !hasCheck(in) {
-					continue
-				}
-				c := healthCheck(in)
-				if ok, err := q.match(c); err != nil {
-					return nil, err
-				} else if ok {
-					out[c.CheckID] = c
+				for _, c := range checks(&v.Instances[i]) {
+					if ok, err := q.match(c); err != nil {
+						return nil, err
+					} else if ok {
+						out[c.CheckID] = c
+					}
 				}
 			}
 		}

@@ -100,6 +100,7 @@ func (h *Handler) routes() *mux.Router {
 
 	handle("/v1/agent/service/register", "agent_service_register", h.agentRegister, put)
 	handle("/v1/agent/service/deregister/{id}", "agent_service_deregister", h.agentDeregister, put)
+	handle("/v1/agent/service/maintenance/{id}", "agent_service_maintenance", h.agentMaintenance, put)
 	handle("/v1/agent/check/pass/{id}", "agent_check_pass", h.checkStatus(api.StatusPassing), put)
 	handle("/v1/agent/check/warn/{id}", "agent_check_warn", h.checkStatus(api.StatusWarning), put)
 	handle("/v1/agent/check/fail/{id}", "agent_check_fail", h.checkStatus(api.StatusCritical), put)

@@ -61,24 +61,25 @@ func (h *Handler) healthChecks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.readService(w, r, q, serviceVar(r), noCache, func(v *registry.ServiceView) (any, error) {
-		return filterChecks(q, v.Instances, func(*registry.Instance) bool { return true })
+		return filterChecks(q, v.Instances, func(*registry.Instance, *HealthCheck) bool { return true })
 	})
 }
 
 // filterChecks returns the checks of the instances that keep selects and
 // that pass the query's filter.
-func filterChecks(q query, insts []registry.Instance, keep func(*registry.Instance) bool) ([]*HealthCheck, error) {
+func filterChecks(q query, insts []registry.Instance, keep func(*registry.Instance, *HealthCheck) bool) ([]*HealthCheck, error) {
 	out := []*HealthCheck{}
 	for i := range insts {
 		in := &insts[i]
-		if !hasCheck(in) || !keep(in) {
-			continue
-		}
-		c := healthCheck(in)
-		if ok, err := q.match(c); err != nil {
-			return nil, err
-		} else if ok {
-			out = append(out, c)
+		for _, c := range checks(in) {
+			if !keep(in, c) {
+				continue
+			}
+			if ok, err := q.match(c); err != nil {
+				return nil, err
+			} else if ok {
+				out = append(out, c)
+			}
 		}
 	}
 	return out, nil
@@ -100,8 +101,8 @@ func (h *Handler) healthState(w http.ResponseWriter, r *http.Request) {
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
 		out := []*HealthCheck{}
 		for _, v := range s.views {
-			part, err := filterChecks(q, v.Instances, func(in *registry.Instance) bool {
-				return state == "any" || string(in.Status) == state
+			part, err := filterChecks(q, v.Instances, func(_ *registry.Instance, c *HealthCheck) bool {
+				return state == "any" || c.Status == state
 			})
 			if err != nil {
 				return nil, err
@@ -124,7 +125,7 @@ func (h *Handler) healthNode(w http.ResponseWriter, r *http.Request) {
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
 		out := []*HealthCheck{}
 		for _, v := range s.views {
-			part, err := filterChecks(q, v.Instances, func(in *registry.Instance) bool { return nodeName(in) == node })
+			part, err := filterChecks(q, v.Instances, func(in *registry.Instance, _ *HealthCheck) bool { return nodeName(in) == node })
 			if err != nil {
 				return nil, err
 			}

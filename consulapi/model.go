@@ -52,6 +52,27 @@ func hasCheck(in *registry.Instance) bool {
 	return in.TTL > 0 || in.Status != api.StatusPassing || in.Meta[metaCheckID] != ""
 }
 
+// maintCheckPrefix begins the id of the check Consul adds to a service in
+// maintenance: "_service_maintenance:<service id>".
+const maintCheckPrefix = "_service_maintenance:"
+
+// maintenanceCheck is the critical check an instance in maintenance shows
+// beside its own, as Consul's agent registers one (Notes: the reason).
+func maintenanceCheck(in *registry.Instance) *HealthCheck {
+	return &HealthCheck{
+		Node:        nodeName(in),
+		CheckID:     maintCheckPrefix + in.ID,
+		Name:        "Service Maintenance Mode",
+		Status:      string(api.StatusCritical),
+		Notes:       in.Maintenance,
+		ServiceID:   in.ID,
+		ServiceName: in.Service,
+		ServiceTags: tagsOf(in),
+		CreateIndex: in.ModifyIndex,
+		ModifyIndex: in.ModifyIndex,
+	}
+}
+
 // userMeta is the instance's meta without the reserved keys; never nil.
 func userMeta(meta map[string]string) map[string]string {
 	out := make(map[string]string, len(meta))
@@ -119,12 +140,17 @@ func nodeService(in *registry.Instance) *NodeService {
 	}
 }
 
-// checks returns the instance's checks: none or one.
+// checks returns the instance's checks: its own (if it shows one) and,
+// while it is in maintenance, the maintenance check.
 func checks(in *registry.Instance) []*HealthCheck {
-	if !hasCheck(in) {
-		return []*HealthCheck{}
+	out := make([]*HealthCheck, 0, 2)
+	if hasCheck(in) {
+		out = append(out, healthCheck(in))
 	}
-	return []*HealthCheck{healthCheck(in)}
+	if in.Maintenance != "" {
+		out = append(out, maintenanceCheck(in))
+	}
+	return out
 }
 
 func healthCheck(in *registry.Instance) *HealthCheck {

@@ -30,7 +30,7 @@ func (s *Server) serviceAnswer(p parsedName, qname string, qtype uint16, view *r
 				continue
 			}
 			exists = true
-			if in.Status == api.StatusPassing || s.allowWarning && in.Status == api.StatusWarning {
+			if st := in.Health(); st == api.StatusPassing || s.allowWarning && st == api.StatusWarning {
 				selected = append(selected, *in)
 			}
 		}

@@ -66,7 +66,8 @@ func classify(err error) (status int, body api.Error) {
 			Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit), Code: codeTooLarge}
 	case errors.Is(err, acl.ErrDenied):
 		return http.StatusForbidden, api.Error{Message: deniedMessage(err), Code: codeDenied}
-	case errors.Is(err, registry.ErrACLUnsupported), errors.Is(err, registry.ErrACLBootstrapped):
+	case errors.Is(err, registry.ErrACLUnsupported), errors.Is(err, registry.ErrACLBootstrapped),
+		errors.Is(err, registry.ErrMaintenanceUnsupported):
 		return http.StatusConflict, api.Error{Message: err.Error(), Code: codeConflict}
 	case errors.Is(err, registry.ErrConflict):
 		return http.StatusConflict, api.Error{Message: err.Error(), Code: codeConflict}

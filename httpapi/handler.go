@@ -263,6 +263,7 @@ func (h *Handler) routes() *mux.Router {
 	handle("/v1/services/{service}/instances/{id}", routeRegister, h.register, http.MethodPut)
 	handle("/v1/services/{service}/instances/{id}", routeDeregister, h.deregister, http.MethodDelete)
 	handle("/v1/services/{service}/instances/{id}/heartbeat", routeHeartbeat, h.heartbeat, http.MethodPut)
+	handle("/v1/services/{service}/instances/{id}/maintenance", routeMaintenance, h.maintenance, http.MethodPut)
 	handle("/v1/heartbeats", routeHeartbeats, h.heartbeats, http.MethodPut)
 	handle("/v1/cluster/leader", routeLeader, h.clusterLeader, http.MethodGet)
 	handle("/v1/cluster/members", routeMembers, h.clusterMembers, http.MethodGet)

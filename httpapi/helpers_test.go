@@ -121,6 +121,14 @@ func (s *fakeStore) Deregister(ctx context.Context, service, id string) (uint64,
 	return res.Index, res.Err
 }
 
+func (s *fakeStore) SetMaintenance(ctx context.Context, service, id string, enable bool, reason string) (registry.Instance, uint64, error) {
+	if err := s.writable(); err != nil {
+		return registry.Instance{}, 0, err
+	}
+	res := s.c.apply(registry.EncodeMaintenance(service, id, enable, reason, time.Now().UnixNano()))
+	return res.Instance, res.Index, res.Err
+}
+
 func (s *fakeStore) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]error, uint64, error) {
 	if err := s.writable(); err != nil {
 		return nil, 0, err

@@ -36,6 +36,7 @@ const (
 	routeMethodNotAllowed
 	routeOpenAPI
 	routeUI
+	routeMaintenance
 	numRoutes
 )
 
@@ -66,6 +67,7 @@ var routeNames = [numRoutes]string{
 	routeMethodNotAllowed: "method_not_allowed",
 	routeOpenAPI:          "openapi",
 	routeUI:               "ui",
+	routeMaintenance:      "maintenance",
 }
 
 var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}

@@ -193,6 +193,11 @@ func TestOpenAPIMatchesRecordedAnswers(t *testing.T) {
 	rec.do("batch heartbeats", 200, "PUT", "/v1/heartbeats",
 		`{"instances":[{"service":"web","id":"web-1"},{"service":"web","id":"nope","status":"critical"}]}`)
 	rec.do("batch heartbeats, bad body", 400, "PUT", "/v1/heartbeats", `{"instances":{}}`)
+	rec.do("enable maintenance", 200, "PUT", "/v1/services/web/instances/web-1/maintenance", `{"enable":true,"reason":"kernel upgrade"}`)
+	rec.do("list instances in maintenance", 200, "GET", "/v1/services/web/instances?status=any", "")
+	rec.do("disable maintenance", 200, "PUT", "/v1/services/web/instances/web-1/maintenance", `{"enable":false}`)
+	rec.do("maintenance without enable", 400, "PUT", "/v1/services/web/instances/web-1/maintenance", `{"reason":"x"}`)
+	rec.do("maintenance of an unknown instance", 404, "PUT", "/v1/services/web/instances/nope/maintenance", `{"enable":true}`)
 	rec.do("deregister", 200, "DELETE", "/v1/services/db/instances/db-1", "")
 	rec.do("deregister an unknown instance", 200, "DELETE", "/v1/services/db/instances/never", "")
 	rec.do("heartbeat a deregistered instance", 410, "PUT", "/v1/services/db/instances/db-1/heartbeat", "")

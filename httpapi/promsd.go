@@ -158,7 +158,7 @@ func encodeSD(b []byte, insts []registry.Instance) []byte {
 		labels[sdLabelService] = in.Service
 		labels[sdLabelID] = in.ID
 		labels[sdLabelTags] = "," + strings.Join(in.Tags, ",") + ","
-		labels[sdLabelStatus] = string(in.Status)
+		labels[sdLabelStatus] = string(in.Health())
 		labels[sdLabelWeight] = strconv.Itoa(in.Weight)
 		for k, v := range in.Meta {
 			labels[sdLabelMetaPref+sanitizeLabelName(k)] = v

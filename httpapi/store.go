@@ -24,6 +24,11 @@ type Store interface {
 	Register(ctx context.Context, inst registry.Instance) (registry.Instance, uint64, error)
 	// Deregister removes an instance (unknown ids succeed) and tombstones its id.
 	Deregister(ctx context.Context, service, id string) (uint64, error)
+	// SetMaintenance puts an instance in maintenance (enable, with reason)
+	// or takes it out, and returns the stored instance and the index the
+	// command was applied at; registry.ErrNotFound for an unknown instance.
+	// An empty service names the instance by id alone.
+	SetMaintenance(ctx context.Context, service, id string, enable bool, reason string) (registry.Instance, uint64, error)
 	// Heartbeat renews leases on the leader. errs has one entry per
 	// heartbeat: nil, registry.ErrNotFound or registry.ErrGone. err is
 	// ErrNotLeader, ErrNoLeader or ErrNotArmed for the whole call. index is

@@ -32,18 +32,25 @@ func mayOperate(ctx context.Context) error {
 // that its build applies the ACL commands: the leader writes them only
 // then (design.md, "Upgrades").
 func (s *Store) aclSupported() error {
+	return s.everyServer(func(m nodeMeta) bool { return m.ACL }, registry.ErrACLUnsupported)
+}
+
+// everyServer checks that every server of the Raft configuration gossips a
+// build that has (supports) a command type; the error of the first that
+// does not (or is not known through gossip) wraps unsupported.
+func (s *Store) everyServer(supports func(nodeMeta) bool, unsupported error) error {
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err
 	}
 	for _, srv := range f.Configuration().Servers {
 		m, ok := s.gossip.byID(string(srv.ID))
-		if !ok || !m.Meta.ACL {
+		if !ok || !supports(m.Meta) {
 			name, version := string(srv.ID), "unknown"
 			if ok {
 				name, version = m.Name, m.Meta.Version
 			}
-			return fmt.Errorf("server %s (version %s): %w", name, version, registry.ErrACLUnsupported)
+			return fmt.Errorf("server %s (version %s): %w", name, version, unsupported)
 		}
 	}
 	return nil

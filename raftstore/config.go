@@ -127,6 +127,9 @@ type Config struct {
 	inFlight int
 	// withoutACL gossips as a build without the ACL commands (upgrade tests).
 	withoutACL bool
+	// withoutMaintenance gossips as a build without the maintenance
+	// command (upgrade tests).
+	withoutMaintenance bool
 }
 
 // PeerTLS holds the two sides of the servers' mutual TLS: the

@@ -51,6 +51,9 @@ type nodeMeta struct {
 	// ACL is true when the server's build applies the ACL command types
 	// (a version without them would stop applying at the first one).
 	ACL bool
+	// Maint is true when the server's build applies the maintenance
+	// command (registry.EncodeMaintenance).
+	Maint bool
 }
 
 // Tag keys.
@@ -65,6 +68,7 @@ const (
 	tagState   = "st"
 	tagApplied = "ap"
 	tagACL     = "acl"
+	tagMaint   = "mt"
 )
 
 func (m nodeMeta) tags() map[string]string {
@@ -86,6 +90,9 @@ func (m nodeMeta) tags() map[string]string {
 	if m.ACL {
 		t[tagACL] = "1"
 	}
+	if m.Maint {
+		t[tagMaint] = "1"
+	}
 	return t
 }
 
@@ -93,7 +100,8 @@ func (m nodeMeta) tags() map[string]string {
 // address is not a Roster server.
 func parseMeta(t map[string]string) (nodeMeta, error) {
 	m := nodeMeta{ID: t[tagID], Raft: t[tagRaft], HTTP: t[tagHTTP], DNS: t[tagDNS], Version: t[tagVersion],
-		Cluster: t[tagCluster], HasState: t[tagState] == "1", ACL: t[tagACL] == "1"}
+		Cluster: t[tagCluster], HasState: t[tagState] == "1", ACL: t[tagACL] == "1",
+		Maint: t[tagMaint] == "1"}
 	if m.ID == "" || m.Raft == "" {
 		return m, errors.New("gossip tags: no server id or raft address")
 	}

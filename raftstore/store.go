@@ -265,6 +265,7 @@ func Open(cfg Config) (*Store, error) {
 		ID: s.id, Raft: s.raftAddr, HTTP: cfg.HTTPAddr, DNS: cfg.DNSAddr, Version: cfg.Version,
 		Cluster: clusterID, Expect: cfg.BootstrapExpect, HasState: s.hadState || bootstrapAlone,
 		Applied: s.applied.load(), ACL: !cfg.withoutACL,
+		Maint: !cfg.withoutMaintenance,
 	})
 	s.gossip.commitIndex = r.CommitIndex
 	if clusterID != "" {

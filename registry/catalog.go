@@ -72,7 +72,7 @@ type pendingOp struct {
 }
 
 // tally keeps a service's summary up to date in O(changes): instance counts
-// by status and how many instances carry each tag. It also remembers the
+// by effective status (Health) and how many instances carry each tag. It also remembers the
 // service's last few distinct meta maps and tag lists, so that instances
 // carrying equal ones share one copy: the instances of a service usually
 // carry the same (a version, a zone), and a meta map of one key costs about
@@ -126,7 +126,7 @@ func (t *tally) share(in *Instance) {
 // add counts an instance in (delta 1) or out (delta -1) and reports whether
 // the set of tags changed.
 func (t *tally) add(in *Instance, delta int) (tagsChanged bool) {
-	switch in.Status {
+	switch in.Health() {
 	case api.StatusPassing:
 		t.passing += delta
 	case api.StatusWarning:
@@ -220,6 +220,8 @@ func (c *Catalog) apply(index uint64, cmd *command, res *Result) {
 		c.reap(cmd.ids, res)
 	case cmdACLSet, cmdACLDelete, cmdACLBootstrap:
 		c.applyACL(index, cmd, res)
+	case cmdMaintenance:
+		c.setMaintenance(index, cmd, res)
 	}
 }
 
@@ -238,6 +240,7 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 		inst.Service = v.Name // one string shared by the service's instances
 	}
 	old, exists := c.get(inst.Service, inst.ID)
+	inst.Maintenance = ""
 	inst.CriticalSince = 0
 	if inst.Status == api.StatusCritical {
 		inst.CriticalSince = now
@@ -247,6 +250,7 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 	}
 	if exists {
 		inst.CreateIndex = old.CreateIndex
+		inst.Maintenance = old.Maintenance // only a maintenance command changes it
 		if sameData(&old, &inst) {
 			res.Instance = old
 			return

@@ -40,6 +40,8 @@ type command struct {
 	// resetIndex is the bootstrap index an operator reset allows to redo
 	// (cmdACLBootstrap).
 	resetIndex uint64
+	enable     bool   // cmdMaintenance
+	reason     string // cmdMaintenance
 }
 
 // Command encoders. Each returns the bytes to replicate. `now` is the
@@ -220,6 +222,9 @@ func decodeCommand(data []byte, nested bool) (command, error) {
 		d.token(&cmd.token)
 	case cmdACLDelete:
 		cmd.id = d.str()
+	case cmdMaintenance:
+		cmd.now = d.varint()
+		d.maintenance(&cmd)
 	case cmdBatch:
 		if nested {
 			return command{}, fmt.Errorf("batch inside a batch: %w", ErrCorrupt)

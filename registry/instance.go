@@ -26,11 +26,25 @@ type Instance struct {
 	CriticalSince int64
 	CreateIndex   uint64
 	ModifyIndex   uint64
+	// Maintenance is the reason an operator put the instance in
+	// maintenance; empty when it is not. It survives re-registrations and
+	// heartbeats: only a maintenance command sets or clears it.
+	Maintenance string
+}
+
+// Health is the instance's effective status, the one discovery uses:
+// critical while it is in maintenance, else the status its registration
+// and heartbeats set (Status, which the lease table keeps acting on).
+func (i *Instance) Health() api.Status {
+	if i.Maintenance != "" {
+		return api.StatusCritical
+	}
+	return i.Status
 }
 
 // ToAPI converts an instance to its wire form. Nil tags and meta become
-// empty ones (so JSON shows [] and {}), and a zero TTL or DeregisterAfter
-// becomes "".
+// empty ones (so JSON shows [] and {}), a zero TTL or DeregisterAfter
+// becomes "", and the status shown is the effective one (Health).
 func (i Instance) ToAPI() api.Instance {
 	tags := i.Tags
 	if tags == nil {
@@ -48,12 +62,13 @@ func (i Instance) ToAPI() api.Instance {
 		Tags:            tags,
 		Meta:            meta,
 		Weight:          i.Weight,
-		Status:          i.Status,
+		Status:          i.Health(),
 		Output:          i.Output,
 		TTL:             durationString(i.TTL),
 		DeregisterAfter: durationString(i.DeregisterAfter),
 		CreateIndex:     i.CreateIndex,
 		ModifyIndex:     i.ModifyIndex,
+		Maintenance:     i.Maintenance,
 	}
 }
 
@@ -70,7 +85,8 @@ func sameData(a, b *Instance) bool {
 	if a.Service != b.Service || a.ID != b.ID || a.Address != b.Address ||
 		a.Port != b.Port || a.Weight != b.Weight || a.Status != b.Status ||
 		a.Output != b.Output || a.TTL != b.TTL ||
-		a.DeregisterAfter != b.DeregisterAfter || a.CriticalSince != b.CriticalSince {
+		a.DeregisterAfter != b.DeregisterAfter || a.CriticalSince != b.CriticalSince ||
+		a.Maintenance != b.Maintenance {
 		return false
 	}
 	if len(a.Tags) != len(b.Tags) || len(a.Meta) != len(b.Meta) {

@@ -31,14 +31,20 @@ import (
 //	token:    accessor, secret hash, description, rules, create index
 //	          (in accessor order)
 //
-// then the CRC-32C (Castagnoli) of every byte before it, big-endian.
+// Version 3 adds, at the end of each instance record, its maintenance
+// reason (empty when it is not in maintenance). A snapshot is written as
+// version 3 only when some instance is in maintenance, and byte for byte as
+// version 2 otherwise, so a cluster that never uses maintenance keeps
+// snapshots that servers of the previous build read.
+//
+// Every version ends with the CRC-32C (Castagnoli) of every byte before it, big-endian.
 // Services are in name order and tombstones in id order, so the same state
 // always gives the same bytes. Services without instances are kept: they
 // are the service-index table.
 // A version 1 snapshot (no tokens) still loads; it leaves the tokens as
 // they were, so restoring a backup taken before ACLs existed neither drops
 // the management token nor re-opens the bootstrap.
-const SnapshotVersion = 2
+const SnapshotVersion = 3
 
 var snapshotMagic = []byte("RSNP")
 
@@ -93,7 +99,8 @@ func (s *Snapshot) Index() uint64 { return s.index }
 func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	sw := snapWriter{bw: bufio.NewWriterSize(cw, 64<<10), crc: crc32.New(castagnoli)}
-	sw.raw(append(slices.Clip(snapshotMagic), SnapshotVersion))
+	version := s.version()
+	sw.raw(append(slices.Clip(snapshotMagic), version))
 
 	b := binary.AppendUvarint(nil, s.index)
 	b = binary.AppendUvarint(b, s.listIndex)
@@ -111,6 +118,9 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 			b = binary.AppendVarint(b, in.CriticalSince)
 			b = binary.AppendUvarint(b, in.CreateIndex)
 			b = binary.AppendUvarint(b, in.ModifyIndex)
+			if version >= 3 {
+				b = appendString(b, in.Maintenance)
+			}
 			sw.record(b)
 		}
 	}
@@ -137,6 +147,19 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, fmt.Errorf("write snapshot: %w", sw.err)
 	}
 	return cw.n, nil
+}
+
+// version is the oldest format that holds the snapshot: 3 when some
+// instance is in maintenance, else 2.
+func (s *Snapshot) version() byte {
+	for _, v := range s.views {
+		for i := range v.Instances {
+			if v.Instances[i].Maintenance != "" {
+				return 3
+			}
+		}
+	}
+	return 2
 }
 
 type countWriter struct {
@@ -284,6 +307,9 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 			in.CriticalSince = d.varint()
 			in.CreateIndex = d.uvarint()
 			in.ModifyIndex = d.uvarint()
+			if version >= 3 {
+				in.Maintenance = d.str()
+			}
 			if err := done(d, "instance record"); err != nil {
 				return nil, err
 			}

@@ -277,6 +277,8 @@ func ValidateStored(in *Instance) error {
 		return invalid("weight", "must be 1-%d, got %d", MaxWeight, in.Weight)
 	case in.Status == "":
 		return invalid("status", "must be passing, warning or critical, got \"\"")
+	case in.Maintenance != CleanOutput(in.Maintenance):
+		return invalid("maintenance", "longer than %d bytes or not UTF-8", MaxOutput)
 	}
 	return nil
 }

@@ -21,7 +21,8 @@ const (
 	numFilters
 )
 
-// Match reports whether an instance with status s passes the filter. An
+// Match reports whether an instance with status s passes the filter (pass
+// Instance.Health, so an instance in maintenance counts as critical). An
 // unknown filter matches everything, like FilterAny.
 func (f Filter) Match(s api.Status) bool {
 	switch f {
@@ -74,7 +75,7 @@ func (v *ServiceView) JSON(f Filter) []byte {
 	e.once.Do(func() {
 		list := api.InstanceList{Service: v.Name, Index: v.Index, Instances: make([]api.Instance, 0, len(v.Instances))}
 		for i := range v.Instances {
-			if f.Match(v.Instances[i].Status) {
+			if f.Match(v.Instances[i].Health()) {
 				list.Instances = append(list.Instances, v.Instances[i].ToAPI())
 			}
 		}
@@ -98,7 +99,7 @@ func (v *ServiceView) Select(f Filter, tag string) []Instance {
 	var out []Instance
 	for i := range v.Instances {
 		in := &v.Instances[i]
-		if f.Match(in.Status) && (tag == "" || in.hasTag(tag)) {
+		if f.Match(in.Health()) && (tag == "" || in.hasTag(tag)) {
 			out = append(out, *in)
 		}
 	}
@@ -133,12 +134,12 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// summarize counts instances by status and collects the sorted set of tags.
+// summarize counts instances by effective status (Health) and collects the sorted set of tags.
 func summarize(name string, insts []Instance) api.ServiceSummary {
 	s := api.ServiceSummary{Name: name, Instances: len(insts)}
 	var tags []string
 	for i := range insts {
-		switch insts[i].Status {
+		switch insts[i].Health() {
 		case api.StatusPassing:
 			s.Passing++
 		case api.StatusWarning:

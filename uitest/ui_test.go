@@ -32,8 +32,9 @@ const browserWait = 15 * time.Second
 // page lists what is registered and picks up a new registration without a
 // reload, a service's page shows an instance turning critical, the members
 // page names the leader, the leases page shows the lease table, and a
-// deregistration goes through the confirmation dialog. Each page is saved as
-// a screenshot in $ROSTER_UI_ARTIFACTS (or a temporary directory).
+// deregistration and maintenance go through the confirmation dialog. Each
+// page is saved as a screenshot in $ROSTER_UI_ARTIFACTS (or a temporary
+// directory).
 func TestUIShowsTheCatalogLive(t *testing.T) {
 	base := startServer(t)
 	for _, r := range []struct {
@@ -172,6 +173,25 @@ func TestUIShowsTheCatalogLive(t *testing.T) {
 	if n := instanceCount(t, base, "web"); n != 2 {
 		t.Fatalf("web has %d instances after deregistering web-3, want 2", n)
 	}
+
+	// Maintenance goes through the same dialog, with a reason; the row shows
+	// it critical with the reason, and ending it brings the status back.
+	run("start maintenance",
+		chromedp.Click(css(`tr[data-id="web-1"] button.maint`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById('confirm').open`),
+		chromedp.SendKeys(css(`#confirm-reason`), "kernel upgrade"),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitVisible(css(`tr[data-id="web-1"][data-status="critical"][data-maintenance="kernel upgrade"]`)),
+	)
+	if row := text("read web-1", `tr[data-id="web-1"]`); !strings.Contains(row, "In maintenance: kernel upgrade") || !strings.Contains(row, "End maintenance") {
+		t.Errorf("web-1 row %q: want its maintenance reason and an End maintenance button", row)
+	}
+	run("end maintenance",
+		chromedp.Click(css(`tr[data-id="web-1"] button.maint`)),
+		chromedp.Poll[chromedp.Void](`document.getElementById('confirm').open`),
+		chromedp.Click(css(`#confirm-ok`)),
+		chromedp.WaitVisible(css(`tr[data-id="web-1"][data-status="passing"]:not([data-maintenance])`)),
+	)
 
 	// The members page shows the leader.
 	run("members page shows the leader",

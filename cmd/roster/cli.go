@@ -45,6 +45,7 @@ or no server reachable), 5 permission denied (the --token lacks it).
 var cliVerbs = []cliVerb{
 	{Name: "register", Usage: "register [flags]", Summary: "register an instance (-f: keep it alive until interrupted)", Run: cliMain("register", runRegister)},
 	{Name: "deregister", Usage: "deregister SVC ID", Summary: "remove an instance", Run: cliMain("deregister", runDeregister)},
+	{Name: "maintenance", Usage: "maintenance enable|disable SVC ID", Summary: "take an instance out of discovery, or put it back (--reason)", Run: cliMain("maintenance", runMaintenance)},
 	{Name: "heartbeat", Usage: "heartbeat SVC ID", Summary: "renew an instance's TTL once (--status, --output)", Run: cliMain("heartbeat", runHeartbeat)},
 	{Name: "lookup", Usage: "lookup SVC", Summary: "list a service's instances (table or --json)", Run: cliMain("lookup", runLookup)},
 	{Name: "watch", Usage: "watch SVC", Summary: "print a service's instances and every change", Run: cliMain("watch", runWatch)},

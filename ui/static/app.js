@@ -61,8 +61,13 @@
 
   // ---- API helpers
 
-  async function request(method, path, signal) {
-    const r = await fetch(path, { method, signal, headers: { Accept: 'application/json' } });
+  async function request(method, path, signal, send) {
+    const init = { method, signal, headers: { Accept: 'application/json' } };
+    if (send !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(send);
+    }
+    const r = await fetch(path, init);
     let body = null;
     try { body = await r.json(); } catch (_) { body = null; }
     if (!r.ok) {
@@ -285,10 +290,13 @@
     function makeRow(inst) {
       const btn = el('button', { type: 'button', class: 'danger', text: 'Deregister',
         'aria-label': 'Deregister ' + inst.id, onclick: () => deregister(name, inst.id) });
+      // The maintenance button reads the row's current state when clicked.
+      const mbtn = el('button', { type: 'button', class: 'maint', onclick: () =>
+        maintenance(name, inst.id, tr.dataset.maintenance === undefined) });
       const tr = el('tr', { 'data-id': inst.id },
         el('td', { class: 'primary wrap', 'data-label': 'ID', text: inst.id }),
         cell('Status'), cell('Address', 'wrap'), cell('Output', 'wrap'), cell('Tags'), cell('Meta', 'wrap'),
-        cell('TTL'), cell('Last change'), el('td', { 'data-label': 'Actions' }, btn));
+        cell('TTL'), cell('Last change'), el('td', { 'data-label': 'Actions' }, btn, ' ', mbtn));
       updateRow(tr, inst);
       return tr;
     }
@@ -297,7 +305,14 @@
       setBadge(c[1], inst.status);
       tr.dataset.status = inst.status;
       setText(c[2], inst.address + ':' + inst.port);
-      setText(c[3], inst.output || '');
+      setText(c[3], inst.maintenance ? 'In maintenance: ' + inst.maintenance +
+        (inst.output ? ' · ' + inst.output : '') : inst.output || '');
+      if (inst.maintenance) tr.dataset.maintenance = inst.maintenance;
+      else delete tr.dataset.maintenance;
+      const mbtn = c[8].querySelector('button.maint');
+      const mlabel = inst.maintenance ? 'End maintenance' : 'Maintenance';
+      setText(mbtn, mlabel);
+      mbtn.setAttribute('aria-label', mlabel + ' ' + inst.id);
       setTags(c[4], inst.tags);
       const meta = Object.entries(inst.meta || {}).map(([k, v]) => k + '=' + v);
       setTags(c[5], meta);
@@ -371,8 +386,15 @@
   dialog.addEventListener('cancel', () => settle(false));
   dialog.addEventListener('close', () => { if (!dialog.open) settle(false); });
 
-  function confirmAction(text, okLabel) {
+  const reasonLabel = document.getElementById('confirm-reason-label');
+  const reasonInput = document.getElementById('confirm-reason');
+
+  // confirmAction asks a yes/no question; withReason also shows the reason
+  // field (read it from reasonInput after a yes).
+  function confirmAction(text, okLabel, withReason) {
     settle(false);
+    reasonLabel.hidden = !withReason;
+    reasonInput.value = '';
     document.getElementById('confirm-text').textContent = text;
     document.getElementById('confirm-ok').textContent = okLabel;
     return new Promise((resolve) => {
@@ -392,6 +414,24 @@
       say('Deregistered ' + id + '.', true);
     } catch (e) {
       say('Deregister ' + id + ' failed: ' + e.message);
+    }
+  }
+
+  async function maintenance(service, id, enable) {
+    const ok = await confirmAction(enable
+      ? 'Put instance ' + id + ' of ' + service + ' in maintenance? It is left out of lookups, DNS and ' +
+        'Prometheus SD (shown critical) until maintenance ends, whatever its heartbeats say.'
+      : 'End maintenance of instance ' + id + ' of ' + service + '? Its own status applies again.',
+    enable ? 'Start maintenance' : 'End maintenance', enable);
+    if (!ok) return;
+    const body = { enable };
+    if (enable && reasonInput.value.trim()) body.reason = reasonInput.value.trim();
+    try {
+      await request('PUT', '/v1/services/' + encodeURIComponent(service) + '/instances/' +
+        encodeURIComponent(id) + '/maintenance', new AbortController().signal, body);
+      say((enable ? 'Maintenance started for ' : 'Maintenance ended for ') + id + '.', true);
+    } catch (e) {
+      say('Maintenance of ' + id + ' failed: ' + e.message);
     }
   }
 
