@@ -210,8 +210,10 @@ func TestWipedServerRejoinsUnderItsName(t *testing.T) {
 		t.Skip("starts a 3-server cluster")
 	}
 	servers := startREADMECluster(t, 3)
-	leader := waitForLeader(t, servers)
-	f := without(servers, leader)[0]
+	waitForLeader(t, servers)
+	// The first server: the one everyone joins through, which --joins only
+	// itself, so wiped it knows no one and must be found by the others.
+	f := servers[0]
 	var info api.RaftInfo
 	if _, _, err := do("GET", f.url("/v1/cluster/raft"), nil, &info); err != nil {
 		t.Fatal(err)
