@@ -105,6 +105,12 @@ type Server struct {
 	wg      sync.WaitGroup
 }
 
+// Defaults of design.md's --dns-addr and --domain.
+const (
+	DefaultAddr   = "127.0.0.1:8600"
+	DefaultDomain = "roster."
+)
+
 // New validates cfg, applies defaults and returns a server that is not yet
 // listening.
 func New(cfg Config) (*Server, error) {
@@ -113,7 +119,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	domain := cfg.Domain
 	if domain == "" {
-		domain = "roster."
+		domain = DefaultDomain
 	}
 	domain = dns.CanonicalName(domain)
 	if _, ok := dns.IsDomainName(domain); !ok || domain == "." {

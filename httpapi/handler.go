@@ -24,6 +24,9 @@ import (
 
 // Defaults of Config, the values design.md pins or suggests.
 const (
+	// DefaultAddr is where the HTTP API listens by default (design.md's
+	// --http-addr), and where the CLI and client look first.
+	DefaultAddr              = "127.0.0.1:8500"
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultMaxRestoreBytes   = 1 << 30
 	DefaultMaxWatchers       = 20000

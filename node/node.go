@@ -79,14 +79,14 @@ type Config struct {
 	Security SecurityConfig
 }
 
-// Defaults of the contract.
+// Defaults of the contract, each owned by the part that serves it.
 const (
-	DefaultHTTPAddr   = "127.0.0.1:8500"
-	DefaultDNSAddr    = "127.0.0.1:8600"
-	DefaultRaftAddr   = "127.0.0.1:8300"
-	DefaultGossipAddr = "127.0.0.1:8301"
+	DefaultHTTPAddr   = httpapi.DefaultAddr
+	DefaultDNSAddr    = dnsapi.DefaultAddr
+	DefaultRaftAddr   = raftstore.DefaultRaftAddr
+	DefaultGossipAddr = raftstore.DefaultGossipAddr
 	DefaultDataDir    = "roster-data"
-	DefaultDomain     = "roster."
+	DefaultDomain     = dnsapi.DefaultDomain
 )
 
 func (c *Config) setDefaults() {
@@ -195,10 +195,6 @@ func Start(cfg Config) (*Node, error) {
 	}
 	cleanups = append(cleanups, func() { n.httpLn.Close() })
 
-	minDeregister := time.Minute
-	if cfg.Dev {
-		minDeregister = time.Second
-	}
 	// DNS binds before the store so its bound address can be advertised too.
 	n.dns, err = dnsapi.New(dnsapi.Config{
 		Catalog:      &n.catalog,
@@ -230,7 +226,6 @@ func Start(cfg Config) (*Node, error) {
 		BootstrapExpect:   cfg.BootstrapExpect,
 		RaftMultiplier:    cfg.RaftMultiplier,
 		LeaveOnTerminate:  cfg.LeaveOnTerminate,
-		MinDeregister:     minDeregister,
 		SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval:  cfg.SnapshotInterval,
 		TrailingLogs:      cfg.TrailingLogs,

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rosterhq/roster/lease"
+	"github.com/rosterhq/roster/registry"
 )
 
 // Defaults of design.md ("Raft settings", "Cluster").
@@ -156,9 +157,9 @@ func (c *Config) setDefaults() error {
 		c.RaftMultiplier = 1
 	}
 	if c.MinDeregister <= 0 {
-		c.MinDeregister = time.Minute
+		c.MinDeregister = registry.MinDeregisterAfter
 		if c.Dev {
-			c.MinDeregister = time.Second
+			c.MinDeregister = registry.DevMinDeregisterAfter
 		}
 	}
 	if c.SnapshotThreshold == 0 {
