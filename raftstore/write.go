@@ -294,7 +294,7 @@ func (s *Store) gather(batch []*writeReq, lastSize int) (_ []*writeReq, carry *w
 
 // complete waits for one coalesced entry and answers its writes.
 func (s *Store) complete(in inflight) {
-	err := s.mapRaftErr(in.fut.Error())
+	err := s.mapRaftErr(s.futureError(in.fut))
 	var res *registry.Result
 	if err == nil {
 		res, _ = in.fut.Response().(*registry.Result)
@@ -363,4 +363,30 @@ func (s *Store) Reap(ctx context.Context, ids ...string) (uint64, error) {
 		return 0, fmt.Errorf("reap %s: %w", strings.Join(ids, ","), err)
 	}
 	return idx, nil
+}
+
+// shutdownFutureWait is how long a stopping store still waits for an
+// entry's future once Raft is shutting down.
+const shutdownFutureWait = 2 * time.Second
+
+// futureError waits for fut like fut.Error, but gives up shortly after the
+// store starts stopping: hashicorp/raft can drop a committed entry's future
+// unanswered when it shuts down (seen as a Close that never returned, the
+// write batcher waiting on it for good); its writers are told the store
+// closed. The goroutine left waiting on such a future ends with the process.
+func (s *Store) futureError(fut raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-s.stop:
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(shutdownFutureWait):
+		s.log.Warn("raft did not answer an entry's future while shutting down; its writes are answered as failed")
+		return errClosed
+	}
 }
