@@ -76,6 +76,13 @@ type server struct {
 	exited                  chan struct{}
 }
 
+// portsGiven are the ports freePort handed out in this test process: each
+// only once.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
 // freePort returns a loopback address with a port nobody listens on now, for
 // both TCP and UDP (gossip and DNS use both). It picks below the kernel's
 // ephemeral range (32768 and up here), so that a server restarted on its
@@ -83,8 +90,14 @@ type server struct {
 // meanwhile (seen: "listen dns ...: address already in use" on a restart).
 func freePort(t *testing.T) string {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for range 200 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := 20000 + rand.IntN(12000)
+		if portsGiven[port] {
+			continue // handed out already, maybe not bound yet (seen: DNS and HTTP of two servers on one port)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
@@ -95,6 +108,7 @@ func freePort(t *testing.T) string {
 			continue
 		}
 		u.Close()
+		portsGiven[port] = true
 		return addr
 	}
 	t.Fatal("no free port")
