@@ -160,37 +160,11 @@ func (h *Handler) authorize(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := httpapi.NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		done(sw.status)
+		done(sw.Status())
 	})
 }
-
-// statusRecorder remembers an answer's status for the audit log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Mount returns the handler for a whole server: requests under Consul's
 // path prefixes (IsConsulPath) go to h, everything else to native.
@@ -272,29 +246,6 @@ func (h *Handler) unsupported(w http.ResponseWriter, r *http.Request) {
 		what, r.Method, r.URL.Path))
 }
 
-// statusWriter records an answer's status for the request counter.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines).
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 var codeClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // instrument counts a route's answers by status class; the counters are
@@ -305,12 +256,9 @@ func (h *Handler) instrument(name string, fn http.HandlerFunc) http.Handler {
 		counters[i] = h.requests.WithLabelValues(name, c)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpapi.NewStatusWriter(w)
 		fn(sw, r)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := sw.Status()
 		if c := status/100 - 1; c >= 0 && c < len(counters) {
 			counters[c].Inc()
 		}

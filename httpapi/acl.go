@@ -165,12 +165,9 @@ func (h *Handler) authorize(next http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := NewStatusWriter(w)
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		done(sw.status)
+		done(sw.Status())
 	})
 }
 

@@ -106,28 +106,44 @@ func lookupNum(slots *[256]atomic.Pointer[numHdr], n uint64) []string {
 	return e.hdr
 }
 
-// statusWriter records the status of an answer for the request counters.
-// Unwrap lets http.ResponseController reach the connection (flush, deadlines).
-type statusWriter struct {
+// StatusWriter records the status of an answer (for request counters and
+// the audit log), for every front end. Unwrap lets http.ResponseController
+// reach the connection (flush, deadlines).
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter { return &StatusWriter{ResponseWriter: w} }
+
+// Status is the status answered: 200 when the handler wrote without
+// WriteHeader or wrote nothing.
+func (s *StatusWriter) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (s *StatusWriter) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusWriter) Write(b []byte) (int, error) {
+// Write implements http.ResponseWriter.
+func (s *StatusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
 }
 
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+// Unwrap lets http.ResponseController reach the connection.
+func (s *StatusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // instrument wraps a route's handler to count its answers by status class
 // and time them. A watch (blocking query or event stream) lasts as long as
@@ -135,12 +151,9 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 func (h *Handler) instrument(id routeID, fn http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := NewStatusWriter(w)
 		fn(sw, r)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := sw.Status()
 		h.metrics.count(id, status)
 		if !isWatch(r) {
 			h.metrics.durations[id].Observe(time.Since(start).Seconds())
