@@ -78,7 +78,7 @@ func TestRestoreBodyLimit(t *testing.T) {
 
 func TestLeaveAndRemovePeer(t *testing.T) {
 	n, _ := startDevNode(t, nil)
-	// A server not in the Raft configuration is 404 (registry.ErrUnknownPeer).
+	// A server not in the Raft configuration is 404 (store.ErrUnknownPeer).
 	checkError(t, n.do(http.MethodDelete, "/v1/cluster/raft/peers/s2", ""), http.StatusNotFound, "not_found", "", false)
 	n.must(http.StatusOK, http.MethodPut, "/v1/cluster/leave", "")
 	// Having left, the server takes no writes.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // hbResult is the outcome of one heartbeat: err is nil (renewed),
@@ -152,7 +153,7 @@ func (c *coalescer) send(batch []*hbWaiter) {
 func (h *Handler) sendBatch(ctx context.Context, hbs []api.BatchHeartbeat) ([]error, uint64, error) {
 	leader := h.store.Leader()
 	if !leader.Known || leader.HTTPAddr == "" {
-		return nil, 0, registry.ErrNoLeader
+		return nil, 0, store.ErrNoLeader
 	}
 	body, err := json.Marshal(api.HeartbeatsRequest{Instances: hbs})
 	if err != nil {

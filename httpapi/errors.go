@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/acl"
 	"net/http"
+
+	"github.com/rosterhq/roster/acl"
+	"github.com/rosterhq/roster/store"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
@@ -75,7 +77,7 @@ func classify(err error) (status int, body api.Error) {
 		return http.StatusNotFound, api.Error{Message: err.Error(), Code: codeNotFound}
 	case errors.Is(err, registry.ErrGone):
 		return http.StatusGone, api.Error{Message: err.Error(), Code: codeGone}
-	case errors.Is(err, registry.ErrNoLeader), errors.Is(err, registry.ErrNotLeader), errors.Is(err, registry.ErrNotArmed):
+	case errors.Is(err, store.ErrNoLeader), errors.Is(err, store.ErrNotLeader), errors.Is(err, store.ErrNotArmed):
 		return http.StatusServiceUnavailable, api.Error{Message: err.Error(), Code: codeNoLeader}
 	case errors.Is(err, registry.ErrUnknownVersion), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, api.Error{Message: err.Error(), Code: codeUnavailable}

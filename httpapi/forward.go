@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/api"
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // hopHeaders are connection-level headers that a proxy must not pass on
@@ -50,7 +50,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKi
 	}
 	leader := h.store.Leader()
 	if !leader.Known || leader.HTTPAddr == "" {
-		h.writeError(w, registry.ErrNoLeader)
+		h.writeError(w, store.ErrNoLeader)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/store"
 
 	"go.uber.org/goleak"
 
@@ -96,7 +98,7 @@ func (s *fakeStore) Catalog() *registry.Catalog { return s.c.cat }
 
 func (s *fakeStore) writable() error {
 	if !s.leader.Load() || s.lostLeadership.Load() {
-		return registry.ErrNotLeader
+		return store.ErrNotLeader
 	}
 	return nil
 }
@@ -134,7 +136,7 @@ func (s *fakeStore) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]
 		return nil, 0, err
 	}
 	if s.notArmed.Load() {
-		return nil, 0, registry.ErrNotArmed
+		return nil, 0, store.ErrNotArmed
 	}
 	s.heartbeatCalls.Add(1)
 	s.mu.Lock()
@@ -215,7 +217,7 @@ func (s *fakeStore) Raft() api.RaftInfo {
 }
 
 func (s *fakeStore) Health(context.Context) (api.ClusterHealth, error) {
-	return api.ClusterHealth{}, registry.ErrNoLeader
+	return api.ClusterHealth{}, store.ErrNoLeader
 }
 
 func (s *fakeStore) Leases() api.LeaseState {

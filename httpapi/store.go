@@ -13,8 +13,8 @@ import (
 // type crosses this seam. Every method taking a context gets the caller's
 // identity in it (empty until ACLs exist).
 //
-// Write methods return registry.ErrNotLeader on a follower (the front end
-// forwards the request to Leader().HTTPAddr), registry.ErrNoLeader when no
+// Write methods return store.ErrNotLeader on a follower (the front end
+// forwards the request to Leader().HTTPAddr), store.ErrNoLeader when no
 // leader is known, and return only after the write is applied locally.
 type Store interface {
 	// Catalog is the local applied state, read without going through Raft.

@@ -35,8 +35,8 @@ func CheckHeartbeat(hb api.BatchHeartbeat) error {
 // else. Given the catalog, the table and its clock, the result is
 // deterministic.
 //
-//   - Before Promote the whole call is registry.ErrNotArmed (after Demote
-//     registry.ErrNotLeader); a heartbeat that fails CheckHeartbeat refuses
+//   - Before Promote the whole call is store.ErrNotArmed (after Demote
+//     store.ErrNotLeader); a heartbeat that fails CheckHeartbeat refuses
 //     the whole call (a *registry.ValidationError) and renews nothing.
 //   - A batch naming one instance more than once is applied as if in
 //     order: the last mention wins and every mention answers as it does.

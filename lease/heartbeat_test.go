@@ -7,6 +7,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // heartbeats runs the heartbeat rule over the env's catalog and writes what
@@ -25,7 +26,7 @@ func TestHeartbeatsAnswers(t *testing.T) {
 	e.register("web", "w1", 10*time.Second, 0)
 	e.register("web", "gone", 10*time.Second, 0)
 	e.register("db", "d1", 0, 0)
-	if _, err := e.heartbeats(nil, api.BatchHeartbeat{Service: "web", ID: "w1"}); !errors.Is(err, registry.ErrNotArmed) {
+	if _, err := e.heartbeats(nil, api.BatchHeartbeat{Service: "web", ID: "w1"}); !errors.Is(err, store.ErrNotArmed) {
 		t.Fatalf("before Promote: err %v, want ErrNotArmed", err)
 	}
 	e.l.Promote()
@@ -65,7 +66,7 @@ func TestHeartbeatsAnswers(t *testing.T) {
 	}
 
 	e.l.Demote()
-	if _, err := e.heartbeats(nil, api.BatchHeartbeat{Service: "web", ID: "w1"}); !errors.Is(err, registry.ErrNotLeader) {
+	if _, err := e.heartbeats(nil, api.BatchHeartbeat{Service: "web", ID: "w1"}); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("after Demote: err %v, want ErrNotLeader", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // Config tunes the lease table. Zero values take the defaults of
@@ -94,10 +95,10 @@ func (c Config) withDefaults() Config {
 type role uint8
 
 const (
-	roleNew      role = iota // never led: registry.ErrNotArmed, State shows a follower
-	roleElected              // leader, not yet re-armed: registry.ErrNotArmed
+	roleNew      role = iota // never led: store.ErrNotArmed, State shows a follower
+	roleElected              // leader, not yet re-armed: store.ErrNotArmed
 	roleArmed                // leader with every lease armed
-	roleFollower             // demoted: registry.ErrNotLeader
+	roleFollower             // demoted: store.ErrNotLeader
 )
 
 // lease is one instance the table tracks: it holds a TTL, or it is critical
@@ -211,10 +212,10 @@ func NewLessor(cfg Config) *Lessor {
 }
 
 // Elected moves the table to "leader, not yet armed": Renew answers
-// registry.ErrNotArmed (retry later) instead of registry.ErrNotLeader until Promote, and State
+// store.ErrNotArmed (retry later) instead of store.ErrNotLeader until Promote, and State
 // shows a leader that has not re-armed. Call it as soon as this server wins
 // an election, before the barrier. Optional: a new table starts answering
-// registry.ErrNotArmed.
+// store.ErrNotArmed.
 func (l *Lessor) Elected() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -481,7 +482,7 @@ func (l *Lessor) forgetAllRenewals() {
 // extends one lease to now + TTL and reports whether the renewal needs
 // a Raft write: when status differs from the stored status, or when output
 // differs and the last output write for the instance is 5 minutes old or
-// more. Errors: registry.ErrNotArmed before Promote (or after Demote: registry.ErrNotLeader),
+// more. Errors: store.ErrNotArmed before Promote (or after Demote: store.ErrNotLeader),
 // registry.ErrNotFound for an id that holds no lease and is not registered.
 //
 // An empty status means passing, so renewing an instance that expired
@@ -526,9 +527,9 @@ func (l *Lessor) Renew(id string, status api.Status, output string) (write bool,
 func (l *Lessor) armedErr() error {
 	switch l.role {
 	case roleNew, roleElected:
-		return registry.ErrNotArmed
+		return store.ErrNotArmed
 	case roleFollower:
-		return registry.ErrNotLeader
+		return store.ErrNotLeader
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // fakeClock is a settable clock for the lease table.
@@ -123,7 +124,7 @@ func (e *leaseEnv) status(id string) api.Status {
 func TestRenewRoles(t *testing.T) {
 	e := newLeaseEnv(t, Config{})
 	e.register("web", "w1", 10*time.Second, 0)
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotArmed) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, store.ErrNotArmed) {
 		t.Fatalf("before Promote: %v", err)
 	}
 	if st := e.l.State(); st.Leader || st.Leases != 0 {
@@ -147,7 +148,7 @@ func TestRenewRoles(t *testing.T) {
 		t.Fatal("invalid status accepted")
 	}
 	e.l.Demote()
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotLeader) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("after Demote: %v", err)
 	}
 	if x, r := e.l.Due(); x != nil || r != nil {
@@ -157,7 +158,7 @@ func TestRenewRoles(t *testing.T) {
 		t.Fatalf("follower state %+v", st)
 	}
 	e.l.Elected()
-	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, registry.ErrNotArmed) {
+	if _, err := e.l.Renew("w1", "", ""); !errors.Is(err, store.ErrNotArmed) {
 		t.Fatalf("elected again: %v", err)
 	}
 }

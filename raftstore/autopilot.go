@@ -12,7 +12,7 @@ import (
 	autopilot "github.com/hashicorp/raft-autopilot"
 
 	"github.com/rosterhq/roster/api"
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // Server health and promotion are hashicorp/raft-autopilot's (design.md,
@@ -264,14 +264,14 @@ func (p *deadServerPromoter) FilterFailedServerRemovals(_ *autopilot.Config, _ *
 }
 
 // Health describes every server as the leader's autopilot judges it; on a
-// follower it answers registry.ErrNotLeader (the front end forwards).
+// follower it answers store.ErrNotLeader (the front end forwards).
 func (s *Store) Health(ctx context.Context) (api.ClusterHealth, error) {
 	if err := s.leaderErr(); err != nil {
 		return api.ClusterHealth{}, fmt.Errorf("cluster health: %w", err)
 	}
 	st := s.autopilot.GetState()
 	if st == nil || len(st.Servers) == 0 {
-		return api.ClusterHealth{}, fmt.Errorf("cluster health: %w: the leader has not judged the servers yet", registry.ErrNoLeader)
+		return api.ClusterHealth{}, fmt.Errorf("cluster health: %w: the leader has not judged the servers yet", store.ErrNoLeader)
 	}
 	conf := (&autopilotDelegate{s: s}).AutopilotConfig()
 	leader := st.Servers[st.Leader]

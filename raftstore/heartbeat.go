@@ -8,6 +8,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // Heartbeat renews leases on the leader. The lease table decides
@@ -22,10 +23,10 @@ func (s *Store) Heartbeat(ctx context.Context, hbs []api.BatchHeartbeat) ([]erro
 		return nil, 0, err
 	}
 	res, err := s.lessor.Heartbeats(s.catalog, hbs, func(service string) error { return mayWrite(ctx, service) })
-	if errors.Is(err, registry.ErrNotLeader) && s.leaderErr() == nil {
+	if errors.Is(err, store.ErrNotLeader) && s.leaderErr() == nil {
 		// Raft made this server leader and the table has not been told yet:
 		// it is not armed.
-		err = registry.ErrNotArmed
+		err = store.ErrNotArmed
 	}
 	if err != nil {
 		return nil, 0, err

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"log/slog"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/store"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
@@ -242,7 +244,7 @@ func ctxT(t testing.TB) context.Context {
 // leadership moves, as the HTTP front end's forwarding does.
 func (c *cluster) registerOnLeader(ctx context.Context, inst registry.Instance) (uint64, error) {
 	for {
-		var lastErr error = registry.ErrNoLeader
+		var lastErr error = store.ErrNoLeader
 		for _, s := range c.running() {
 			if !s.IsLeader() {
 				continue
@@ -253,7 +255,7 @@ func (c *cluster) registerOnLeader(ctx context.Context, inst registry.Instance) 
 			}
 			lastErr = err
 		}
-		if !errors.Is(lastErr, registry.ErrNoLeader) && !errors.Is(lastErr, registry.ErrNotLeader) {
+		if !errors.Is(lastErr, store.ErrNoLeader) && !errors.Is(lastErr, store.ErrNotLeader) {
 			return 0, lastErr
 		}
 		select {

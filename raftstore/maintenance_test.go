@@ -6,6 +6,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // TestMaintenanceWaitsForEveryServerToSupportIt: while one server gossips a
@@ -51,7 +52,7 @@ func TestMaintenanceReplicates(t *testing.T) {
 		t.Fatalf("unknown id: %v, want ErrNotFound", err)
 	}
 	for _, f := range c.followers() {
-		if _, _, err := f.SetMaintenance(ctx, "web", "w1", false, ""); !errors.Is(err, registry.ErrNotLeader) {
+		if _, _, err := f.SetMaintenance(ctx, "web", "w1", false, ""); !errors.Is(err, store.ErrNotLeader) {
 			t.Fatalf("on a follower: %v, want ErrNotLeader (the front end forwards)", err)
 		}
 	}

@@ -9,8 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
-
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // clusterNamespace derives a cluster id from the servers that bootstrapped
@@ -292,7 +291,7 @@ func (s *Store) RemovePeer(ctx context.Context, id string) error {
 		return fmt.Errorf("remove peer %s: %w", id, s.mapRaftErr(err))
 	}
 	if !hasServer(f.Configuration(), id) {
-		return fmt.Errorf("remove peer %s: %w", id, registry.ErrUnknownPeer)
+		return fmt.Errorf("remove peer %s: %w", id, store.ErrUnknownPeer)
 	}
 	if err := s.waitFuture(ctx, s.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout)); err != nil {
 		return fmt.Errorf("remove peer %s: %w", id, err)

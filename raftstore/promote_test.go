@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"log/slog"
 	"math"
 	"strings"
@@ -12,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -226,7 +228,7 @@ func fillLog(t testing.TB, c *cluster, n int) uint64 {
 					l := leader
 					mu.Unlock()
 					idx, err = l.applyEntry(ctx, registry.EncodeRegister(inst, time.Now().UnixNano()))
-					if !errors.Is(err, registry.ErrNoLeader) && !errors.Is(err, registry.ErrNotLeader) {
+					if !errors.Is(err, store.ErrNoLeader) && !errors.Is(err, store.ErrNotLeader) {
 						break
 					}
 					err = nil

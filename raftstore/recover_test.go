@@ -4,14 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/store"
 )
 
 // TestPeersJSONRecoversSurvivorOfQuorumLoss follows docs/operations.md,
@@ -57,7 +57,7 @@ func TestPeersJSONRecoversSurvivorOfQuorumLoss(t *testing.T) {
 		}
 		return nil
 	})
-	if _, _, err := survivor.Register(ctx, testInstance("web", "no-quorum")); !errors.Is(err, registry.ErrNoLeader) && !errors.Is(err, registry.ErrNotLeader) {
+	if _, _, err := survivor.Register(ctx, testInstance("web", "no-quorum")); !errors.Is(err, store.ErrNoLeader) && !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("register without quorum: %v, want no leader", err)
 	}
 	id := survivor.ID()

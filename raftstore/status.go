@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/rosterhq/roster/api"
-	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 // Readiness thresholds (design.md, "Readiness").
@@ -150,7 +150,7 @@ func (s *Store) Ready() error {
 	}
 	_, leaderID := s.raft.LeaderWithID()
 	if leaderID == "" {
-		return fmt.Errorf("%w: %w", errNotReady, registry.ErrNoLeader)
+		return fmt.Errorf("%w: %w", errNotReady, store.ErrNoLeader)
 	}
 	if s.httpAddrOf(string(leaderID)) == "" {
 		return fmt.Errorf("%w: the leader %s is known, but not its HTTP address (gossip has not reached it yet)", errNotReady, leaderID)

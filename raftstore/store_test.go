@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"hash/crc32"
 	"io"
 	"os"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -79,10 +81,10 @@ func TestDevServerBootstrapsAndRegisters(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, _, err := s.Register(ctx, in); !errors.Is(err, registry.ErrNoLeader) {
+	if _, _, err := s.Register(ctx, in); !errors.Is(err, store.ErrNoLeader) {
 		t.Fatalf("register after close: %v, want ErrNoLeader", err)
 	}
-	if err := s.WaitApplied(ctx, idx+100); !errors.Is(err, registry.ErrNoLeader) {
+	if err := s.WaitApplied(ctx, idx+100); !errors.Is(err, store.ErrNoLeader) {
 		t.Fatalf("wait applied after close: %v, want it to end with ErrNoLeader", err)
 	}
 }
@@ -181,19 +183,19 @@ func TestWritesOnFollowerAnswerNotLeader(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := ctxT(t)
 	f := c.followers()[0]
-	if _, _, err := f.Register(ctx, testInstance("web", "w1")); !errors.Is(err, registry.ErrNotLeader) {
+	if _, _, err := f.Register(ctx, testInstance("web", "w1")); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("register on a follower: %v, want ErrNotLeader", err)
 	}
-	if _, err := f.Deregister(ctx, "web", "w1"); !errors.Is(err, registry.ErrNotLeader) {
+	if _, err := f.Deregister(ctx, "web", "w1"); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("deregister on a follower: %v, want ErrNotLeader", err)
 	}
-	if _, _, err := f.Heartbeat(ctx, []api.BatchHeartbeat{{Service: "web", ID: "w1"}}); !errors.Is(err, registry.ErrNotLeader) {
+	if _, _, err := f.Heartbeat(ctx, []api.BatchHeartbeat{{Service: "web", ID: "w1"}}); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("heartbeat on a follower: %v, want ErrNotLeader", err)
 	}
-	if err := f.ConsistentRead(ctx); !errors.Is(err, registry.ErrNotLeader) {
+	if err := f.ConsistentRead(ctx); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("consistent read on a follower: %v, want ErrNotLeader", err)
 	}
-	if err := f.RemovePeer(ctx, c.servers[0].ID()); !errors.Is(err, registry.ErrNotLeader) {
+	if err := f.RemovePeer(ctx, c.servers[0].ID()); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("remove peer on a follower: %v, want ErrNotLeader", err)
 	}
 }
@@ -308,7 +310,7 @@ func TestLeaderLossElectsNewLeaderAndLosesNoAcknowledgedWrite(t *testing.T) {
 		if err := s.WaitApplied(ctx, idx); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.ConsistentRead(ctx); err != nil && !errors.Is(err, registry.ErrNotLeader) {
+		if err := s.ConsistentRead(ctx); err != nil && !errors.Is(err, store.ErrNotLeader) {
 			t.Fatal(err)
 		}
 	}
@@ -361,7 +363,7 @@ func TestHeartbeatsKeepInstancesPassingAcrossFailover(t *testing.T) {
 			for _, s := range c.running() {
 				errs, _, err := s.Heartbeat(ctx, []api.BatchHeartbeat{{Service: "pay", ID: "pay-1"}})
 				switch {
-				case errors.Is(err, registry.ErrNotArmed):
+				case errors.Is(err, store.ErrNotArmed):
 					notArmed.Store(s.ID(), true)
 				case err == nil && errs[0] == nil:
 					renewed.Store(s.ID(), true)
@@ -888,7 +890,7 @@ func TestRestoreOnClusterReachesEveryServer(t *testing.T) {
 	if _, err := c.registerOnLeader(ctx, testInstance("web", "after-backup")); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Restore(ctx, strings.NewReader(backup.String())); !errors.Is(err, registry.ErrNotLeader) {
+	if err := f.Restore(ctx, strings.NewReader(backup.String())); !errors.Is(err, store.ErrNotLeader) {
 		t.Fatalf("restore on a follower: %v, want ErrNotLeader", err)
 	}
 	leader := c.waitForLeader()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
+	"github.com/rosterhq/roster/store"
 )
 
 const (
@@ -117,7 +118,7 @@ func (s *Store) submit(ctx context.Context, req *writeReq) (writeResp, error) {
 }
 
 // errClosed: the store is shut down; callers see it as "no leader" (503).
-var errClosed = fmt.Errorf("%w: store closed", registry.ErrNoLeader)
+var errClosed = fmt.Errorf("%w: store closed", store.ErrNoLeader)
 
 // leaderErr is nil on the leader, else ErrNotLeader (a leader is known: the
 // front end forwards) or ErrNoLeader.
@@ -129,9 +130,9 @@ func (s *Store) leaderErr() error {
 		return nil
 	}
 	if addr, _ := s.raft.LeaderWithID(); addr != "" {
-		return registry.ErrNotLeader
+		return store.ErrNotLeader
 	}
-	return registry.ErrNoLeader
+	return store.ErrNoLeader
 }
 
 // mapRaftErr turns Raft's errors into the registry's sentinels.
@@ -144,10 +145,10 @@ func (s *Store) mapRaftErr(err error) error {
 		if e := s.leaderErr(); e != nil {
 			return fmt.Errorf("%w (%v)", e, err)
 		}
-		return fmt.Errorf("%w (%v)", registry.ErrNoLeader, err)
+		return fmt.Errorf("%w (%v)", store.ErrNoLeader, err)
 	case errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout),
 		errors.Is(err, raft.ErrAbortedByRestore):
-		return fmt.Errorf("%w (%v)", registry.ErrNoLeader, err)
+		return fmt.Errorf("%w (%v)", store.ErrNoLeader, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return errClosed
 	}

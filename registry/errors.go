@@ -15,27 +15,10 @@ var (
 	// ErrGone: the instance was deregistered within the tombstone period; a
 	// heartbeat answers 410 and the client stops renewing.
 	ErrGone = errors.New("instance was deregistered")
-	// ErrNotLeader: this server is not the leader; the request must go to the
-	// leader (front ends forward it).
-	ErrNotLeader = errors.New("not the leader")
-	// ErrNoLeader: no leader is known; the caller retries later (503).
-	ErrNoLeader = errors.New("no leader")
-	// ErrNotArmed: this server just became leader and has not re-armed the
-	// lease table yet; heartbeats retry later (503), never re-register.
-	ErrNotArmed = errors.New("leases not yet re-armed after leader election")
 	// ErrUnknownVersion: a command or snapshot has a version this server does
 	// not know; it stops applying rather than skip an entry.
 	ErrUnknownVersion = errors.New("unknown command or snapshot version")
 )
-
-// ErrUnknownPeer: the server id is not in the Raft configuration. It
-// matches ErrNotFound with errors.Is, so front ends answer 404.
-var ErrUnknownPeer error = unknownPeer{}
-
-type unknownPeer struct{}
-
-func (unknownPeer) Error() string        { return "no such server in the raft configuration" }
-func (unknownPeer) Is(target error) bool { return target == ErrNotFound }
 
 // ValidationError says which field of a request is wrong and why.
 type ValidationError struct {
