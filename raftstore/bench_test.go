@@ -34,15 +34,6 @@ func BenchmarkRegister3Nodes(b *testing.B) {
 	benchRegister(b, false)
 }
 
-// BenchmarkRegister3NodesDepth compares in-flight entry limits.
-func BenchmarkRegister3NodesDepth(b *testing.B) {
-	for _, d := range []int{1, 2, 4, 8, 16} {
-		b.Run(fmt.Sprintf("inflight=%d", d), func(b *testing.B) {
-			benchRegisterWith(b, func(cfg *Config) { cfg.inFlight = d })
-		})
-	}
-}
-
 // BenchmarkRegister3NodesNoCoalesce is the same with one entry per write,
 // to show what coalescing buys.
 func BenchmarkRegister3NodesNoCoalesce(b *testing.B) {
@@ -246,4 +237,91 @@ func BenchmarkRegisterVsBareRatio(b *testing.B) {
 	b.ReportMetric(bareSum/float64(b.N), "bare/s")
 	b.ReportMetric(regSum/float64(b.N), "regs/s")
 	b.ReportMetric(regSum/bareSum, "ratio")
+}
+
+// BenchmarkWriteDepthVsBare compares the batcher's pacing and in-flight
+// limits against the bare Raft loop in alternating half-second rounds (one op = one round of
+// each), so that other load on a shared machine hits all alike. Run with
+// -benchtime=6x.
+func BenchmarkWriteDepthVsBare(b *testing.B) {
+	variants := []struct {
+		name string
+		tune func(*Config)
+	}{
+		{"default", func(*Config) {}},
+		{"inflight1", func(cfg *Config) { cfg.inFlight = 1 }},
+		{"paced2", func(cfg *Config) { cfg.inFlight = 2 }},
+		{"unpaced4", func(cfg *Config) { cfg.unpaced = true }},
+	}
+	clusters := make([]*cluster, len(variants))
+	for i, v := range variants {
+		clusters[i] = startCluster(b, 3, v.tune)
+	}
+	rafts := startBareCluster(b, 3)
+	bareLeader := func() (leader *raft.Raft) {
+		retry.Eventually(b, 10*time.Second, func() error {
+			for _, r := range rafts {
+				if r.State() == raft.Leader {
+					leader = r
+					return nil
+				}
+			}
+			return errors.New("bare cluster has no leader")
+		})
+		return leader
+	}
+	var bare atomic.Pointer[raft.Raft]
+	bare.Store(bareLeader())
+	cmd := registry.EncodeRegister(testInstance("svc-1", "inst-1234567"), time.Now().UnixNano())
+	ctx := context.Background()
+	var seq atomic.Int64
+	round := func(op func() error) float64 {
+		var n atomic.Int64
+		stop := time.Now().Add(500 * time.Millisecond)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range benchClients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					if op() == nil {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds()
+	}
+	sums := make([]float64, len(variants))
+	var bareSum float64
+	b.ResetTimer()
+	for range b.N {
+		bareSum += round(func() error {
+			r := bare.Load()
+			err := r.Apply(cmd, 5*time.Second).Error()
+			if err != nil {
+				bare.CompareAndSwap(r, bareLeader())
+			}
+			return err
+		})
+		for i, c := range clusters {
+			var leader atomic.Pointer[Store]
+			leader.Store(c.waitForLeader())
+			sums[i] += round(func() error {
+				k := seq.Add(1)
+				s := leader.Load()
+				_, _, err := s.Register(ctx, testInstance(fmt.Sprintf("svc-%d", k%50), fmt.Sprintf("inst-%d", k)))
+				if err != nil {
+					leader.CompareAndSwap(s, c.waitForLeader())
+				}
+				return err
+			})
+		}
+	}
+	b.ReportMetric(bareSum/float64(b.N), "bare/s")
+	for i, v := range variants {
+		b.ReportMetric(sums[i]/bareSum, "ratio-"+v.name)
+	}
 }

@@ -126,6 +126,9 @@ type Config struct {
 	noCoalesce bool
 	// inFlight overrides entriesInFlight (benchmarks).
 	inFlight int
+	// unpaced sends an entry as soon as a slot is free, without waiting
+	// for the leader's log to take the one before (benchmarks).
+	unpaced bool
 	// withoutACL gossips as a build without the ACL commands (upgrade tests).
 	withoutACL bool
 	// withoutMaintenance gossips as a build without the maintenance

@@ -82,6 +82,7 @@ type Store struct {
 	leaderNotify chan bool
 	reconcileNow chan struct{}
 	writes       chan *writeReq
+	pacer        *appendPacer // this server's log appends, for runWrites
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -114,6 +115,7 @@ func Open(cfg Config) (*Store, error) {
 		leaderNotify: make(chan bool, 1),
 		reconcileNow: make(chan struct{}, 1),
 		writes:       make(chan *writeReq, 1024),
+		pacer:        newAppendPacer(),
 		stop:         make(chan struct{}),
 		stuck:        map[raft.ServerID]*waiting{},
 	}
@@ -154,7 +156,7 @@ func Open(cfg Config) (*Store, error) {
 	var logStore raft.LogStore
 	if cfg.Dev {
 		mem := raft.NewInmemStore()
-		stable, logStore = mem, mem
+		stable, logStore = mem, timedLogStore{LogStore: mem, pacer: s.pacer}
 		s.snaps = raft.NewInmemSnapshotStore()
 	} else {
 		s.boltPath = filepath.Join(cfg.DataDir, raftDBFile)
@@ -164,7 +166,7 @@ func Open(cfg Config) (*Store, error) {
 		}
 		undo = append(undo, func() { b.Close() })
 		s.bolt = b
-		stable, logStore = b, timedLogStore{LogStore: b, appends: s.metrics.logAppend}
+		stable, logStore = b, timedLogStore{LogStore: b, appends: s.metrics.logAppend, pacer: s.pacer}
 		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hcl)
 		if err != nil {
 			return fail(fmt.Errorf("open snapshot store: %w", err))

@@ -18,13 +18,16 @@ const (
 	// maxCommandsPerEntry caps the registrations and deregistrations
 	// coalesced into one log entry.
 	maxCommandsPerEntry = 256
-	// entriesInFlight is how many coalesced entries may be in Raft at once.
-	// While one is, new writes queue and are coalesced into the next entry;
-	// a lone write finds the slot free and goes at once. One entry in
-	// flight measured best (BenchmarkRegister3NodesDepth): each Raft round
-	// costs an fsync on every server whatever the entry holds, so fewer,
-	// fuller entries win.
-	entriesInFlight = 1
+	// entriesInFlight caps the coalesced entries in Raft at once. The
+	// batcher sends the next entry once the leader's disk has taken the
+	// previous one (appendPacer), not once it commits: while the followers
+	// write entry k, the leader writes k+1, the way a bare Raft apply loop
+	// overlaps them (hashicorp/raft stores the leader's entries before it
+	// replicates them, so one entry in flight serialises two fsyncs per
+	// round). Writes that arrive meanwhile queue and go together in the
+	// next entry, so each entry stays as full as an fsync's worth of
+	// writes. The cap only bounds the queue in Raft when followers lag.
+	entriesInFlight = 4
 	// coalesceLinger bounds how long the batcher waits for the writers of
 	// the previous entry to come back (see gather): small next to a Raft
 	// round, which costs an fsync on every server.
@@ -187,8 +190,9 @@ func (s *Store) waitFuture(ctx context.Context, fut raft.Future) error {
 }
 
 // runWrites is the batcher: it takes a write, waits for a free in-flight
-// slot (while it waits, more writes queue), then coalesces what is queued,
-// up to maxCommandsPerEntry, into one log entry.
+// slot and for the leader's log to have taken the entry before (while it
+// waits, more writes queue), then coalesces what is queued, up to
+// maxCommandsPerEntry, into one log entry.
 func (s *Store) runWrites(ctx context.Context) {
 	depth := entriesInFlight
 	if s.cfg.inFlight > 0 {
@@ -196,12 +200,17 @@ func (s *Store) runWrites(ctx context.Context) {
 	}
 	slots := make(chan struct{}, depth)
 	pending := make(chan inflight, depth)
+	completed := make(chan struct{}, 1) // an entry completed: a slot is free
 	completerDone := make(chan struct{})
 	go func() {
 		defer close(completerDone)
 		for in := range pending {
 			s.complete(in)
 			<-slots
+			select {
+			case completed <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	defer func() {
@@ -220,6 +229,7 @@ func (s *Store) runWrites(ctx context.Context) {
 
 	var carry *writeReq
 	lastSize := 0
+	var sentAt uint64 // the pacer's count when the last entry was sent
 	for {
 		first := carry
 		carry = nil
@@ -236,6 +246,17 @@ func (s *Store) runWrites(ctx context.Context) {
 			first.done <- writeResp{err: errClosed}
 			return
 		}
+		// Another entry is in flight: wait until this server's log has
+		// taken it (or it completed), gathering what arrives meanwhile.
+		for !s.cfg.unpaced && len(slots) > 1 && s.pacer.n.Load() == sentAt {
+			select {
+			case <-s.pacer.wake:
+			case <-completed:
+			case <-ctx.Done():
+				first.done <- writeResp{err: errClosed}
+				return
+			}
+		}
 		batch := []*writeReq{first}
 		if !s.cfg.noCoalesce {
 			batch, carry = s.gather(batch, lastSize)
@@ -250,6 +271,7 @@ func (s *Store) runWrites(ctx context.Context) {
 			data = registry.EncodeBatch(cmds)
 		}
 		s.metrics.entryCommands.Observe(float64(len(batch)))
+		sentAt = s.pacer.n.Load()
 		pending <- inflight{fut: s.raft.Apply(data, writeTimeout), reqs: batch}
 	}
 }
