@@ -12,6 +12,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // checkStatus is the status of the one check of the named instance, as the
@@ -217,14 +218,14 @@ func exerciseConsulAPI(t *testing.T, n *node.Node, nodes []*node.Node) {
 
 // The official Consul client registers, renews and queries a dev server.
 func TestConsulClientLifecycle(t *testing.T) {
-	n := startDev(t)
+	n := testkit.StartDev(t)
 	exerciseConsulAPI(t, n, []*node.Node{n})
 }
 
 // A follower serves all of it: writes and ?consistent reads are forwarded
 // to the leader, and the client reads its own writes from the follower.
 func TestConsulClientThroughAFollower(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := testkit.StartCluster(t, 3)
 	var follower *node.Node
 	retry.Eventually(t, 10*time.Second, func() error {
 		for _, n := range nodes {
@@ -241,7 +242,7 @@ func TestConsulClientThroughAFollower(t *testing.T) {
 // A blocking query returns when what it reads changes, and not when
 // another service does.
 func TestConsulClientBlockingQuery(t *testing.T) {
-	n := startDev(t)
+	n := testkit.StartDev(t)
 	c := consulClient(t, n)
 	reg := func(id, name string) {
 		t.Helper()

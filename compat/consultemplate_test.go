@@ -1,20 +1,19 @@
 package compat
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	consul "github.com/hashicorp/consul/api"
 
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // consulTemplateVersion is the consul-template release the test builds
@@ -47,7 +46,7 @@ func buildConsulTemplate(t *testing.T) string {
 // then again on every change, with no setting beyond its Consul address.
 func TestConsulTemplateRendersServices(t *testing.T) {
 	bin := buildConsulTemplate(t)
-	n := startDev(t)
+	n := testkit.StartDev(t)
 	c := consulClient(t, n)
 	register := func(id, addr string, status string) {
 		t.Helper()
@@ -85,7 +84,7 @@ func TestConsulTemplateRendersServices(t *testing.T) {
 	}
 
 	// Watching: a check turning passing re-renders the file.
-	var stderr lockedBuffer
+	var stderr testkit.LogBuffer
 	live := exec.Command(bin, args...)
 	live.Stderr = &stderr
 	if err := live.Start(); err != nil {
@@ -109,22 +108,4 @@ func TestConsulTemplateRendersServices(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// lockedBuffer collects a child process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/prometheus/prometheus/discovery"
 	promconsul "github.com/prometheus/prometheus/discovery/consul"
 	"github.com/prometheus/prometheus/discovery/targetgroup"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // Prometheus's own Consul service discovery (consul_sd_configs) finds
 // Roster's instances with their labels, and follows a change through its
 // blocking queries.
 func TestPrometheusConsulDiscovery(t *testing.T) {
-	n := startDev(t)
+	n := testkit.StartDev(t)
 	c := consulClient(t, n)
 	err := c.Agent().ServiceRegister(&consul.AgentServiceRegistration{
 		ID: "web-1", Name: "web", Tags: []string{"metrics", "v1"}, Address: "127.0.0.1", Port: 9100,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // docScrapeConfig is the first yaml block of docs/prometheus.md: the
@@ -38,7 +39,7 @@ func docScrapeConfig(t *testing.T) string {
 // discovers an instance registered in Roster and scrapes it.
 func TestDebianPrometheusScrapesRosterTargets(t *testing.T) {
 	bin := needTool(t, "prometheus", "Debian package prometheus, listed in .ci/apt-packages")
-	n := startDev(t)
+	n := testkit.StartDev(t)
 
 	// The target: a tiny /metrics backend on loopback that counts scrapes.
 	var scrapes atomic.Int64
@@ -83,7 +84,7 @@ func TestDebianPrometheusScrapesRosterTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	promAddr := freeAddr(t)
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	cmd := exec.Command(bin, "--config.file="+confPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+promAddr)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -1,35 +1,18 @@
 package consulapi_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // startNode starts a whole dev server and waits until it leads.
 func startNode(t testing.TB) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{
-		Node: "dev", Dev: true,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
-	retry.Eventually(t, 10*time.Second, func() error { return n.Store().Ready() })
-	return n
+	return testkit.StartDev(t)
 }
 
 type answer struct {
@@ -41,20 +24,8 @@ type answer struct {
 // do sends one request to n and reads the whole answer.
 func do(t testing.TB, n *node.Node, method, path, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{resp.StatusCode, resp.Header, b}
+	a := testkit.Do(t, method, "http://"+n.HTTPAddr()+path, body)
+	return answer{a.Status, a.Header, a.Body}
 }
 
 // must is do that fails the test unless the status is want.

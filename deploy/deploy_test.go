@@ -6,7 +6,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/internal/retry"
-	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // seriesName matches the metric names a query or rule can use: Roster's
@@ -158,29 +157,16 @@ func run(t *testing.T, name string, args ...string) {
 // itself), waits for it to lead, and registers an instance with a lease.
 func startServer(t *testing.T) string {
 	t.Helper()
-	n, err := node.Start(node.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
+	cfg := testkit.Loopback("deploy")
+	cfg.Store.DataDir = t.TempDir()
+	n := testkit.Start(t, cfg)
 	base := "http://" + n.HTTPAddr()
 	retry.Eventually(t, 15*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodPut, base+"/v1/services/web/instances/web-1",
-			strings.NewReader(`{"address":"10.0.0.1","port":80,"ttl":"30s"}`))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
+		a, err := testkit.Request(http.MethodPut, base+"/v1/services/web/instances/web-1", `{"address":"10.0.0.1","port":80,"ttl":"30s"}`)
+		if err == nil && a.Status != http.StatusOK {
+			err = fmt.Errorf("register: %d %s", a.Status, a.Body)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("register: %d", resp.StatusCode)
-		}
-		return nil
+		return err
 	})
 	return base
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"net/http"
 	"os"
@@ -19,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
@@ -149,18 +151,7 @@ type rosterServer struct {
 
 func startRoster(t *testing.T) *rosterServer {
 	t.Helper()
-	n, err := node.Start(node.Config{
-		Node: "dev", Dev: true,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
+	n := testkit.StartDev(t)
 	c, err := client.New(client.Config{Addrs: []string{n.HTTPAddr()}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,45 +1,21 @@
 package gateway_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/gateway"
 	"github.com/rosterhq/roster/internal/retry"
-	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // startCluster starts three servers that form one Raft cluster.
 func startCluster(t *testing.T) []*roster {
 	t.Helper()
 	var rs []*roster
-	for i := range 3 {
-		cfg := node.Config{
-			Node: fmt.Sprintf("s%d", i), DataDir: t.TempDir(), BootstrapExpect: 3,
-			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		}
-		if i > 0 {
-			cfg.Join = []string{rs[0].n.GossipAddr()}
-		}
-		n, err := node.Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &roster{n: n}
-		t.Cleanup(r.stop)
-		rs = append(rs, r)
-	}
-	for _, r := range rs {
-		c, err := client.New(client.Config{Addrs: []string{r.addr()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		r.c = c
-		retry.Eventually(t, 30*time.Second, func() error { return c.Ready(context.Background()) })
+	for _, n := range testkit.StartCluster(t, 3) {
+		rs = append(rs, &roster{n: n, c: newClient(t, n)})
 	}
 	return rs
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/gateway"
-	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // roster is a dev Roster server in-process, with a client to register
@@ -32,32 +32,24 @@ type roster struct {
 
 func startRoster(t testing.TB) *roster {
 	t.Helper()
-	n, err := node.Start(node.Config{
-		Node: "dev", Dev: true,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &roster{n: n}
-	t.Cleanup(r.stop)
+	n := testkit.StartDev(t)
+	return &roster{n: n, c: newClient(t, n)}
+}
+
+// newClient is a client of n, closed at the end of the test.
+func newClient(t testing.TB, n *node.Node) *client.Client {
+	t.Helper()
 	c, err := client.New(client.Config{Addrs: []string{n.HTTPAddr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	r.c = c
-	retry.Eventually(t, 10*time.Second, func() error { return c.Ready(context.Background()) })
-	return r
+	return c
 }
 
 func (r *roster) addr() string { return r.n.HTTPAddr() }
 
-func (r *roster) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = r.n.Close(ctx)
-}
+func (r *roster) stop() { testkit.Close(r.n) }
 
 // register puts an instance of service at b's address (no TTL: it stays
 // until deregistered).

@@ -104,8 +104,9 @@ type Config struct {
 	// WriteRate and WriteBurst limit write requests (registrations,
 	// deregistrations, heartbeat requests) per second per client address;
 	// HeartbeatRate and HeartbeatBurst limit renewals (single or batched).
-	// Zero takes the default; a negative rate turns the limit off. Past
-	// it: 429 with Retry-After.
+	// Zero takes the default (a zero burst with a rate set: two seconds'
+	// worth of it); a negative rate turns the limit off. Past it: 429 with
+	// Retry-After.
 	WriteRate      float64
 	WriteBurst     int
 	HeartbeatRate  float64
@@ -146,6 +147,9 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.ApplyWait, DefaultApplyWait)
 	setDefault(&c.RestoreTimeout, DefaultRestoreTimeout)
 	setDefault(&c.BodyReadTimeout, DefaultBodyReadTimeout)
+	// A rate given without its burst allows two seconds' worth at once.
+	setDefault(&c.WriteBurst, burstOf(c.WriteRate))
+	setDefault(&c.HeartbeatBurst, burstOf(c.HeartbeatRate))
 	setDefault(&c.WriteRate, DefaultWriteRate)
 	setDefault(&c.WriteBurst, DefaultWriteBurst)
 	setDefault(&c.HeartbeatRate, DefaultHeartbeatRate)

@@ -2,13 +2,11 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/rosterhq/roster/api"
-	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // testGossipKey is a fixed gossip key for the documented answers.
@@ -18,20 +16,9 @@ const testGossipKey = "QQOmsoHYnGMkbFGTC5mBq310GkwtydFlIIMTfRmmHZ8="
 // gossip key, for the ACL and keyring operations.
 func startSecureDevNode(t *testing.T) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{Dev: true, HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		Security: node.SecurityConfig{ACL: true, ACLDefault: "deny", GossipKey: testGossipKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	retry.Eventually(t, 10*time.Second, func() error {
-		if !n.Store().IsLeader() {
-			return fmt.Errorf("not leading yet")
-		}
-		return nil
+	return testkit.StartDev(t, func(c *node.Config) {
+		c.Security = node.SecurityConfig{ACL: true, ACLDefault: "deny", GossipKey: testGossipKey}
 	})
-	return n
 }
 
 // recordACL records the ACL and keyring operations on a secure server.

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -21,8 +20,8 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/httpapi"
-	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // notAPI are the routes that serve the web UI, not the API: they are left
@@ -360,36 +359,14 @@ func checkEvent(t *testing.T, e exchange, list *openapi3.Schema) {
 
 func startDevNode(t *testing.T) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{Dev: true, HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	retry.Eventually(t, 10*time.Second, func() error {
-		if !n.Store().IsLeader() {
-			return fmt.Errorf("not leading yet")
-		}
-		return nil
-	})
-	return n
+	return testkit.StartDev(t)
 }
 
 // startLeaderlessNode starts a server that waits for two more to bootstrap
 // with, so it never has a leader.
 func startLeaderlessNode(t *testing.T) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{DataDir: t.TempDir(), BootstrapExpect: 3, HTTPAddr: "127.0.0.1:0",
-		DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	return n
-}
-
-func closeNode(n *node.Node) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = n.Close(ctx)
+	cfg := testkit.Loopback("alone")
+	cfg.Store.DataDir, cfg.Store.BootstrapExpect = t.TempDir(), 3
+	return testkit.Start(t, cfg)
 }

@@ -192,3 +192,12 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request, lim *clien
 func (c *Config) clientLimits() (writes, heartbeats *clientLimits) {
 	return newClientLimits(c.WriteRate, c.WriteBurst), newClientLimits(c.HeartbeatRate, c.HeartbeatBurst)
 }
+
+// burstOf is the burst that goes with a per-client rate set without one:
+// two seconds' worth (0 for a default or disabled rate).
+func burstOf(rate float64) int {
+	if rate <= 0 {
+		return 0
+	}
+	return max(int(2*rate), 1)
+}

@@ -11,53 +11,31 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
-
-// syncBuf is a log sink safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // aclNode is a server with ACLs on and its bootstrap token.
 type aclNode struct {
 	n      *node.Node
 	base   string
 	secret string // the management token's
-	logs   *syncBuf
+	logs   *testkit.LogBuffer
 }
 
 func startACL(t *testing.T, def string, dataDir string) *aclNode {
 	t.Helper()
-	logs := &syncBuf{}
-	cfg := node.Config{Node: "acl", Dev: dataDir == "", DataDir: dataDir,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		Security: node.SecurityConfig{ACL: true, ACLDefault: def},
-		Logger:   slog.New(slog.NewJSONHandler(logs, nil))}
-	n, err := node.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
+	logs := &testkit.LogBuffer{}
+	cfg := testkit.Loopback("acl")
+	cfg.Store.Dev, cfg.Store.DataDir = dataDir == "", dataDir
+	cfg.Security = node.SecurityConfig{ACL: true, ACLDefault: def}
+	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	n := testkit.Start(t, cfg)
 	a := &aclNode{n: n, base: "http://" + n.HTTPAddr(), logs: logs}
 	retry.Eventually(t, 10*time.Second, func() error {
 		if code, body := a.call(t, "GET", "/readyz", "", nil); code != 200 {

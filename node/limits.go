@@ -16,7 +16,7 @@ func httpLimits(cfg Config, log *slog.Logger) (conns, watchers int) {
 	if conns == 0 && fileLimit > 0 {
 		conns = httpapi.ConnCap(fileLimit)
 	}
-	watchers = cfg.MaxWatchers
+	watchers = cfg.HTTP.MaxWatchers
 	if watchers <= 0 {
 		watchers = httpapi.DefaultMaxWatchers
 	}
@@ -29,13 +29,4 @@ func httpLimits(cfg Config, log *slog.Logger) (conns, watchers int) {
 	}
 	log.Info("http limits", "max_conns", conns, "max_watchers", watchers, "file_limit", fileLimit)
 	return conns, watchers
-}
-
-// burstOf is the burst that goes with a per-client rate: two seconds'
-// worth (0 for the default rate, whose burst is the default too).
-func burstOf(rate float64) int {
-	if rate <= 0 {
-		return 0
-	}
-	return max(int(2*rate), 1)
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/rosterhq/roster/httpapi"
 )
 
 // A watcher limit the connection cap cannot hold is lowered at start, with
@@ -12,7 +14,7 @@ import (
 func TestWatcherLimitIsLoweredToFitTheConnectionCap(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	conns, watchers := httpLimits(Config{MaxConns: 100, MaxWatchers: 20000}, log)
+	conns, watchers := httpLimits(Config{MaxConns: 100, HTTP: httpapi.Config{MaxWatchers: 20000}}, log)
 	if conns != 100 || watchers != 75 {
 		t.Fatalf("limits %d conns, %d watchers; want 100 and 75", conns, watchers)
 	}
@@ -20,7 +22,7 @@ func TestWatcherLimitIsLoweredToFitTheConnectionCap(t *testing.T) {
 		t.Fatalf("no warning logged: %s", logs.String())
 	}
 	logs.Reset()
-	if _, watchers := httpLimits(Config{MaxConns: 100000, MaxWatchers: 500}, log); watchers != 500 {
+	if _, watchers := httpLimits(Config{MaxConns: 100000, HTTP: httpapi.Config{MaxWatchers: 500}}, log); watchers != 500 {
 		t.Fatalf("a watcher limit that fits was changed to %d", watchers)
 	}
 	if strings.Contains(logs.String(), "lowered") {

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -8,49 +8,25 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLogLinesNeverRepeatAKey: a log line with a key twice (component=raftstore
 // ... component=gossip) is ambiguous to every log pipeline. A dev server's
 // lines from start, a registration and shutdown carry each key once.
 func TestLogLinesNeverRepeatAKey(t *testing.T) {
-	var logs syncBuffer
-	n, err := Start(Config{Dev: true, HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		GossipAddr: "127.0.0.1:0", Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var logs testkit.LogBuffer
+	cfg := testkit.DevConfig()
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n := testkit.Start(t, cfg)
 	retry.Eventually(t, 10*time.Second, func() error {
-		req, _ := http.NewRequest(http.MethodPut, "http://"+n.HTTPAddr()+"/v1/services/web/instances/w1",
-			strings.NewReader(`{"address":"10.0.0.1","port":80}`))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		return nil
+		_, err := testkit.Request(http.MethodPut, "http://"+n.HTTPAddr()+"/v1/services/web/instances/w1",
+			`{"address":"10.0.0.1","port":80}`)
+		return err
 	})
 	retry.Eventually(t, 10*time.Second, func() error {
 		if !strings.Contains(logs.String(), "gossip member state") {

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,55 +20,47 @@ import (
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
-	"github.com/rosterhq/roster/lease"
 	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
 
-// Config is everything a server needs. Zero values take the defaults of
-// design.md; addresses ending in ":0" bind a free port (tests).
+// Config is everything a server needs: the parts' own configurations, plus
+// what only a whole server has (its listen addresses, connection cap, version,
+// logger and security). Zero values take the defaults of design.md, each set
+// by the part that owns it; addresses ending in ":0" bind a free port (tests).
+//
+// Node wires the parts together, so it sets the parts' wiring fields itself
+// and ignores what a caller puts there: in Store, HTTPAddr and DNSAddr (the
+// bound addresses, advertised in gossip), Logger, Metrics, Version, PeerTLS
+// and GossipKeys; in HTTP, Store, Logger, Metrics, Gatherer, ForwardTLS, ACL
+// and Keyring (and HeartbeatCoalesce with ACLs on); in DNS, Catalog, Logger
+// and Metrics; in Consul, Store, Native, NodeID, Version, Logger and Metrics.
 type Config struct {
-	// Node is the server's name in gossip; defaults to the host name.
-	Node string
-	// DataDir holds the Raft log, snapshots and the server id. Ignored with Dev.
-	DataDir string
-	// Dev runs a single in-memory server that bootstraps at once.
-	Dev bool
+	// Store is the replicated store: the server's name in gossip (NodeName,
+	// the host name by default), DataDir (DefaultDataDir unless Dev), Dev
+	// (a single in-memory server that bootstraps at once), the Raft and
+	// gossip addresses, AdvertiseAddr, Join, BootstrapExpect,
+	// RaftMultiplier, LeaveOnTerminate, DeadServerGrace, snapshot tuning and
+	// the lease table (Lease).
+	Store raftstore.Config
 
-	HTTPAddr      string
-	DNSAddr       string
-	RaftAddr      string
-	GossipAddr    string
-	AdvertiseAddr string
-
-	Join             []string
-	BootstrapExpect  int
-	RaftMultiplier   int
-	LeaveOnTerminate bool
-
-	// Domain is the DNS domain served (default "roster.").
-	Domain          string
-	DNSTTL          time.Duration
-	DNSAllowWarning bool
-	// DNSMaxRecords caps answer records per DNS response (0: dnsapi's default).
-	DNSMaxRecords int
-
-	// MaxWatchers caps concurrent blocking queries and event streams.
-	MaxWatchers int
+	// HTTPAddr is the HTTP API's listen address (DefaultHTTPAddr).
+	HTTPAddr string
 	// MaxConns caps open HTTP connections (0: derived from the file limit;
 	// negative: no cap). Past it a connection is answered 429.
 	MaxConns int
-	// ClientWriteRate and ClientHeartbeatRate limit each client address's
-	// writes and renewals per second (0: httpapi's defaults; negative: off).
-	ClientWriteRate     float64
-	ClientHeartbeatRate float64
+	// HTTP tunes the native HTTP API: MaxWatchers (lowered to fit MaxConns),
+	// the per-client WriteRate and HeartbeatRate (and their bursts), body
+	// limits and timeouts.
+	HTTP httpapi.Config
 
-	// Store tuning, mostly for tests; zero values take the defaults.
-	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
-	TrailingLogs      uint64
-	DeadServerGrace   time.Duration
-	Lease             lease.Config
+	// DNSAddr is the DNS listen address, UDP and TCP (DefaultDNSAddr).
+	DNSAddr string
+	// DNS tunes the DNS server: Domain, TTL, AllowWarning, MaxRecords, UDPSize.
+	DNS dnsapi.Config
+
+	// Consul tunes the Consul-compatible subset (Datacenter).
+	Consul consulapi.Config
 
 	// Version is advertised in gossip and served by /v1/cluster/members.
 	Version string
@@ -89,6 +80,8 @@ const (
 	DefaultDomain     = dnsapi.DefaultDomain
 )
 
+// setDefaults fills what node itself owns; the parts fill their own
+// fields when they start.
 func (c *Config) setDefaults() {
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = DefaultHTTPAddr
@@ -96,49 +89,47 @@ func (c *Config) setDefaults() {
 	if c.DNSAddr == "" {
 		c.DNSAddr = DefaultDNSAddr
 	}
-	if c.RaftAddr == "" {
-		c.RaftAddr = DefaultRaftAddr
+	if c.Store.DataDir == "" && !c.Store.Dev {
+		c.Store.DataDir = DefaultDataDir
 	}
-	if c.GossipAddr == "" {
-		c.GossipAddr = DefaultGossipAddr
-	}
-	if c.DataDir == "" && !c.Dev {
-		c.DataDir = DefaultDataDir
-	}
-	if c.Domain == "" {
-		c.Domain = DefaultDomain
-	}
-	if c.RaftMultiplier == 0 {
-		c.RaftMultiplier = 1
+	if c.Store.RaftMultiplier == 0 {
+		// raftstore's default too; set before Validate, which refuses an
+		// explicit --raft-multiplier 0.
+		c.Store.RaftMultiplier = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-// Validate reports the first configuration error.
+// Validate reports the first configuration error, in one line naming the
+// flag (an address left empty takes its part's default).
 func (c *Config) Validate() error {
 	for _, a := range []struct{ name, addr string }{
-		{"http-addr", c.HTTPAddr}, {"dns-addr", c.DNSAddr}, {"raft-addr", c.RaftAddr}, {"gossip-addr", c.GossipAddr},
+		{"http-addr", c.HTTPAddr}, {"dns-addr", c.DNSAddr}, {"raft-addr", c.Store.RaftAddr}, {"gossip-addr", c.Store.GossipAddr},
 	} {
+		if a.addr == "" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return fmt.Errorf("--%s %q: %w", a.name, a.addr, err)
 		}
 	}
-	if c.BootstrapExpect < 0 {
+	s := &c.Store
+	if s.BootstrapExpect < 0 {
 		return fmt.Errorf("--bootstrap-expect must not be negative")
 	}
-	if c.DeadServerGrace < 0 {
+	if s.DeadServerGrace < 0 {
 		return fmt.Errorf("--dead-server-grace must not be negative")
 	}
-	if c.Dev && (len(c.Join) > 0 || c.BootstrapExpect > 0) {
+	if s.Dev && (len(s.Join) > 0 || s.BootstrapExpect > 0) {
 		return fmt.Errorf("--dev runs a single in-memory server: it cannot --join or --bootstrap-expect")
 	}
-	if c.RaftMultiplier < 1 || c.RaftMultiplier > 10 {
+	if s.RaftMultiplier < 1 || s.RaftMultiplier > 10 {
 		return fmt.Errorf("--raft-multiplier must be between 1 and 10")
 	}
-	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
-		return fmt.Errorf("--advertise-addr %q: must be an IP address", c.AdvertiseAddr)
+	if s.AdvertiseAddr != "" && net.ParseIP(s.AdvertiseAddr) == nil {
+		return fmt.Errorf("--advertise-addr %q: must be an IP address", s.AdvertiseAddr)
 	}
 	return c.Security.validate()
 }
@@ -196,15 +187,9 @@ func Start(cfg Config) (*Node, error) {
 	cleanups = append(cleanups, func() { n.httpLn.Close() })
 
 	// DNS binds before the store so its bound address can be advertised too.
-	n.dns, err = dnsapi.New(dnsapi.Config{
-		Catalog:      &n.catalog,
-		Domain:       cfg.Domain,
-		TTL:          cfg.DNSTTL,
-		AllowWarning: cfg.DNSAllowWarning,
-		MaxRecords:   cfg.DNSMaxRecords,
-		Logger:       cfg.Logger,
-		Metrics:      n.metrics,
-	})
+	dnsCfg := cfg.DNS
+	dnsCfg.Catalog, dnsCfg.Logger, dnsCfg.Metrics = &n.catalog, cfg.Logger, n.metrics
+	n.dns, err = dnsapi.New(dnsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
@@ -213,30 +198,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	cleanups = append(cleanups, func() { n.dns.Close() })
 
-	n.store, err = raftstore.Open(raftstore.Config{
-		NodeName:          cfg.Node,
-		DataDir:           cfg.DataDir,
-		Dev:               cfg.Dev,
-		RaftAddr:          cfg.RaftAddr,
-		GossipAddr:        cfg.GossipAddr,
-		AdvertiseAddr:     cfg.AdvertiseAddr,
-		HTTPAddr:          advertised(n.httpLn.Addr().String(), cfg.AdvertiseAddr),
-		DNSAddr:           advertised(n.dns.UDPAddr().String(), cfg.AdvertiseAddr),
-		Join:              cfg.Join,
-		BootstrapExpect:   cfg.BootstrapExpect,
-		RaftMultiplier:    cfg.RaftMultiplier,
-		LeaveOnTerminate:  cfg.LeaveOnTerminate,
-		SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval:  cfg.SnapshotInterval,
-		TrailingLogs:      cfg.TrailingLogs,
-		DeadServerGrace:   cfg.DeadServerGrace,
-		Lease:             cfg.Lease,
-		Logger:            cfg.Logger,
-		Metrics:           n.metrics,
-		Version:           cfg.Version,
-		PeerTLS:           n.peerTLS(),
-		GossipKeys:        n.gossipKeys(),
-	})
+	storeCfg := cfg.Store
+	storeCfg.HTTPAddr = advertised(n.httpLn.Addr().String(), storeCfg.AdvertiseAddr)
+	storeCfg.DNSAddr = advertised(n.dns.UDPAddr().String(), storeCfg.AdvertiseAddr)
+	storeCfg.Logger, storeCfg.Metrics, storeCfg.Version = cfg.Logger, n.metrics, cfg.Version
+	storeCfg.PeerTLS, storeCfg.GossipKeys = n.peerTLS(), n.gossipKeys()
+	n.store, err = raftstore.Open(storeCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -244,33 +211,25 @@ func Start(cfg Config) (*Node, error) {
 	n.catalog.p.Store(n.store.Catalog())
 
 	maxConns, maxWatchers := httpLimits(cfg, n.log)
-	n.handler, err = httpapi.New(httpapi.Config{
-		Store:       n.store,
-		Logger:      cfg.Logger,
-		Metrics:     n.metrics,
-		Gatherer:    n.metrics,
-		MaxWatchers: maxWatchers,
-
-		WriteRate:      cfg.ClientWriteRate,
-		WriteBurst:     burstOf(cfg.ClientWriteRate),
-		HeartbeatRate:  cfg.ClientHeartbeatRate,
-		HeartbeatBurst: burstOf(cfg.ClientHeartbeatRate),
-		ForwardTLS:     n.forwardTLS(),
-		ACL:            n.aclConfig(),
-		Keyring:        n.store,
-
-		HeartbeatCoalesce: n.heartbeatCoalesce(),
-	})
+	httpCfg := cfg.HTTP
+	httpCfg.Store, httpCfg.Logger, httpCfg.Metrics, httpCfg.Gatherer = n.store, cfg.Logger, n.metrics, n.metrics
+	httpCfg.MaxWatchers, httpCfg.ForwardTLS, httpCfg.ACL, httpCfg.Keyring = maxWatchers, n.forwardTLS(), n.aclConfig(), n.store
+	if n.cfg.Security.ACL {
+		// A follower forwards each heartbeat with its own token instead of
+		// batching several callers' under one.
+		httpCfg.HeartbeatCoalesce = -1
+	}
+	n.handler, err = httpapi.New(httpCfg)
 	if err != nil {
 		return nil, err
 	}
 	cleanups = append(cleanups, n.handler.Close)
 	// The Consul-compatible subset shares the native handler's forwarding,
 	// limits and watch budget, on the same server.
-	consul, err := consulapi.New(consulapi.Config{
-		Store: n.store, Native: n.handler, NodeID: n.store.ID(), Version: cfg.Version,
-		Logger: cfg.Logger, Metrics: n.metrics,
-	})
+	consulCfg := cfg.Consul
+	consulCfg.Store, consulCfg.Native, consulCfg.NodeID, consulCfg.Version = n.store, n.handler, n.store.ID(), cfg.Version
+	consulCfg.Logger, consulCfg.Metrics = cfg.Logger, n.metrics
+	consul, err := consulapi.New(consulCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +246,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}()
 	ok = true
-	n.log.Info("roster server started", "node", cfg.Node, "id", n.store.ID(), "dev", cfg.Dev,
+	n.log.Info("roster server started", "node", cfg.Store.NodeName, "id", n.store.ID(), "dev", cfg.Store.Dev,
 		"http", n.HTTPAddr(), "dns", n.DNSAddr(), "raft", n.store.RaftAddr(), "gossip", n.store.GossipAddr())
 	return n, nil
 }
@@ -355,7 +314,7 @@ func (n *Node) Close(ctx context.Context) error {
 		n.dns.Close()
 		n.closeErr = n.store.Close()
 		n.stopSecurity()
-		n.log.Info("roster server stopped", "node", n.cfg.Node)
+		n.log.Info("roster server stopped", "node", n.cfg.Store.NodeName)
 	})
 	return n.closeErr
 }

@@ -212,17 +212,8 @@ func (n *Node) aclConfig() httpapi.ACLConfig {
 		}},
 		Store: n.store,
 	}
-	if n.cfg.DataDir != "" && !n.cfg.Dev {
-		cfg.ResetFile = filepath.Join(n.cfg.DataDir, httpapi.ResetFileName)
+	if n.cfg.Store.DataDir != "" && !n.cfg.Store.Dev {
+		cfg.ResetFile = filepath.Join(n.cfg.Store.DataDir, httpapi.ResetFileName)
 	}
 	return cfg
-}
-
-// heartbeatCoalesce is the handler's setting: with ACLs a follower forwards
-// each heartbeat with its own token instead of batching several callers'.
-func (n *Node) heartbeatCoalesce() time.Duration {
-	if n.cfg.Security.ACL {
-		return -1
-	}
-	return 0
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rosterhq/roster/internal/certs"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // pki is a CA made in the test and the files of one server and one client
@@ -80,21 +81,11 @@ func write(t *testing.T, dir, name string, data []byte) string {
 	return path
 }
 
-func closeNode(n *node.Node) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = n.Close(ctx)
-}
-
 func startDevTLS(t *testing.T, sec node.SecurityConfig) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{Node: "dev", Dev: true, Security: sec,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	return n
+	cfg := testkit.DevConfig()
+	cfg.Security = sec
+	return testkit.Start(t, cfg)
 }
 
 func tlsClient(t *testing.T, cfg *tls.Config, addrs ...string) *client.Client {
@@ -263,15 +254,10 @@ func TestCertificateRotationWithoutRestart(t *testing.T) {
 
 func startServer(t *testing.T, name string, expect int, join []string, sec node.SecurityConfig) *node.Node {
 	t.Helper()
-	n, err := node.Start(node.Config{
-		Node: name, DataDir: t.TempDir(), BootstrapExpect: expect, Join: join, Security: sec,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	return n
+	cfg := testkit.Loopback(name)
+	cfg.Store.DataDir, cfg.Store.BootstrapExpect, cfg.Store.Join = t.TempDir(), expect, join
+	cfg.Security = sec
+	return testkit.Start(t, cfg)
 }
 
 func raftIDs(n *node.Node) map[string]string {
@@ -397,8 +383,12 @@ func TestSecurityFlagsAreValidated(t *testing.T) {
 		{node.SecurityConfig{GossipKey: "c2hvcnQ="}, "want 16, 24 or 32"},
 		{node.SecurityConfig{TLSCert: "/nonexistent/c.pem", TLSKey: "/nonexistent/k.pem", TLSCA: "/nonexistent/ca.pem"}, "/nonexistent/c.pem"},
 	} {
-		_, err := node.Start(node.Config{Dev: true, Security: tc.sec,
-			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
+		cfg := testkit.DevConfig()
+		cfg.Security = tc.sec
+		n, err := node.Start(cfg)
+		if err == nil {
+			testkit.Close(n)
+		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want one naming %q", tc.sec, err, tc.want)
 		}
@@ -447,13 +437,10 @@ func TestGossipKeyRotationThroughTheKeyManager(t *testing.T) {
 			join = []string{nodes[0].GossipAddr()}
 		}
 		dir := t.TempDir()
-		n, err := node.Start(node.Config{Node: fmt.Sprintf("s%d", i), DataDir: dir, BootstrapExpect: 3, Join: join,
-			Security: node.SecurityConfig{GossipKey: old},
-			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closeNode(n) })
+		cfg := testkit.Loopback(fmt.Sprintf("s%d", i))
+		cfg.Store.DataDir, cfg.Store.BootstrapExpect, cfg.Store.Join = dir, 3, join
+		cfg.Security = node.SecurityConfig{GossipKey: old}
+		n := testkit.Start(t, cfg)
 		nodes, dirs = append(nodes, n), append(dirs, dir)
 	}
 	ctx := context.Background()
@@ -512,14 +499,11 @@ func TestGossipKeyRotationThroughTheKeyManager(t *testing.T) {
 
 	// A server restarted with the old flag takes its keys from its keyring
 	// file, so it comes back into the rotated cluster.
-	closeNode(nodes[2])
-	back, err := node.Start(node.Config{Node: "s2", DataDir: dirs[2], BootstrapExpect: 3, Join: []string{nodes[0].GossipAddr()},
-		Security: node.SecurityConfig{GossipKey: old},
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(back) })
+	testkit.Close(nodes[2])
+	cfg := testkit.Loopback("s2")
+	cfg.Store.DataDir, cfg.Store.BootstrapExpect, cfg.Store.Join = dirs[2], 3, []string{nodes[0].GossipAddr()}
+	cfg.Security = node.SecurityConfig{GossipKey: old}
+	back := testkit.Start(t, cfg)
 	retry.Eventually(t, 15*time.Second, func() error {
 		if !isMember(back.ID()) {
 			return fmt.Errorf("the restarted server is not back")
@@ -537,13 +521,14 @@ func TestGossipKeyRotationThroughTheKeyManager(t *testing.T) {
 // start, naming the risk; one with both does not.
 func TestStartWarnsWithoutGossipKeyAndTLS(t *testing.T) {
 	start := func(sec node.SecurityConfig) string {
-		logs := &syncBuf{}
-		n, err := node.Start(node.Config{Node: "dev", Dev: true, Security: sec, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
+		logs := &testkit.LogBuffer{}
+		cfg := testkit.DevConfig()
+		cfg.Security, cfg.Logger = sec, slog.New(slog.NewTextHandler(logs, nil))
+		n, err := node.Start(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		closeNode(n)
+		testkit.Close(n)
 		return logs.String()
 	}
 	if got := start(node.SecurityConfig{}); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "anyone who reaches the gossip port can join as a server") {

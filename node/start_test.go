@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rosterhq/roster/raftstore"
 	"go.uber.org/goleak"
 )
 
@@ -26,8 +27,8 @@ func TestFailedStartReleasesWhatItTook(t *testing.T) {
 	httpAddr := probe.Addr().String()
 	probe.Close()
 
-	_, err = Start(Config{Dev: true, HTTPAddr: httpAddr, DNSAddr: busy.LocalAddr().String(),
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
+	_, err = Start(Config{HTTPAddr: httpAddr, DNSAddr: busy.LocalAddr().String(),
+		Store: raftstore.Config{Dev: true, RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"}})
 	if err == nil {
 		t.Fatal("start succeeded with the DNS port taken")
 	}

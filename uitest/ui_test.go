@@ -23,6 +23,7 @@ import (
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // browserWait bounds every wait for the page to show something.
@@ -238,7 +239,7 @@ func TestUIStaysFastWithTenThousandServices(t *testing.T) {
 	}
 	// The catalog is a fixture, loaded as fast as the server takes it: the
 	// per-client write limit (1,000/s) is off for this server.
-	base := startServer(t, func(c *node.Config) { c.ClientWriteRate = -1 })
+	base := startServer(t, func(c *node.Config) { c.HTTP.WriteRate = -1 })
 	const services = 10000
 	work := make(chan int)
 	errs := make(chan error, 32)
@@ -306,33 +307,8 @@ func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 // mod, when given, changes its configuration first.
 func startServer(t *testing.T, mod ...func(*node.Config)) string {
 	t.Helper()
-	cfg := node.Config{Dev: true, Node: "ui-test", HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"}
-	for _, m := range mod {
-		m(&cfg)
-	}
-	n, err := node.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
-	base := "http://" + n.HTTPAddr()
-	retry.Eventually(t, 10*time.Second, func() error {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
-	return base
+	named := func(c *node.Config) { c.Store.NodeName = "ui-test" }
+	return "http://" + testkit.StartDev(t, append([]func(*node.Config){named}, mod...)...).HTTPAddr()
 }
 
 // browser starts headless Chromium for the test. Without Chromium the test

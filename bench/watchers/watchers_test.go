@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 func TestParseHead(t *testing.T) {
@@ -69,30 +66,7 @@ func TestEventParserFindsIDsAcrossSplits(t *testing.T) {
 
 // The tool measures both kinds of watchers against a real dev server.
 func TestRunAgainstADevServer(t *testing.T) {
-	n, err := node.Start(node.Config{
-		Dev: true, Node: "bench", HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	})
-	eventually(t, 10*time.Second, func() error {
-		resp, err := http.Get("http://" + n.HTTPAddr() + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz answered %s", resp.Status)
-		}
-		return nil
-	})
+	n := testkit.StartDev(t)
 	for _, mode := range []string{"sse", "blocking"} {
 		t.Run(mode, func(t *testing.T) {
 			var out bytes.Buffer
@@ -109,22 +83,5 @@ func TestRunAgainstADevServer(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// eventually retries f until it succeeds or timeout passes, then fails with
-// f's last error.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not met within %v: %v", timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

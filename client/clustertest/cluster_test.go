@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
@@ -25,7 +28,7 @@ func passing(ctx context.Context, c *client.Client, service, id string) error {
 }
 
 func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := testkit.StartCluster(t, 3)
 	ctx := context.Background()
 	c := newClient(t, addrs(nodes)...)
 	reg, err := c.Register(ctx, client.InstanceSpec{Service: "web", ID: "web-1", Address: "10.0.0.1", Port: 80, TTL: 2 * time.Second})
@@ -38,8 +41,8 @@ func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
 		r := newClient(t, n.HTTPAddr())
 		retry.Eventually(t, 5*time.Second, func() error { return passing(ctx, r, "web", "web-1") })
 	}
-	l := leader(t, nodes)
-	closeNode(l)
+	l := testkit.Leader(t, nodes)
+	testkit.Close(l)
 	var rest []string
 	for _, n := range nodes {
 		if n != l {
@@ -63,7 +66,7 @@ func TestRegistrationSurvivesLeaderLoss(t *testing.T) {
 }
 
 func TestRegistrationComesBackAfterAFullExpiry(t *testing.T) {
-	n := startDev(t, "127.0.0.1:0")
+	n := testkit.StartDev(t)
 	p := startProxy(t, n.HTTPAddr())
 	ctx := context.Background()
 	c := newClient(t, p.Addr())
@@ -85,7 +88,7 @@ func TestRegistrationComesBackAfterAFullExpiry(t *testing.T) {
 }
 
 func TestRegistrationComesBackAfterARestore(t *testing.T) {
-	n := startDev(t, "127.0.0.1:0")
+	n := testkit.StartDev(t)
 	ctx := context.Background()
 	c := newClient(t, n.HTTPAddr())
 	var backup bytes.Buffer
@@ -102,7 +105,7 @@ func TestRegistrationComesBackAfterARestore(t *testing.T) {
 }
 
 func TestCloseRemovesTheInstance(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := testkit.StartCluster(t, 3)
 	ctx := context.Background()
 	c, err := client.New(client.Config{Addrs: addrs(nodes)})
 	if err != nil {
@@ -127,7 +130,7 @@ func TestCloseRemovesTheInstance(t *testing.T) {
 }
 
 func TestWatchSeesEveryChangeAndRecoversAfterAServerRestart(t *testing.T) {
-	n := startDev(t, "127.0.0.1:0")
+	n := testkit.StartDev(t)
 	addr := n.HTTPAddr()
 	ctx := context.Background()
 	c := newClient(t, addr)
@@ -159,11 +162,11 @@ func TestWatchSeesEveryChangeAndRecoversAfterAServerRestart(t *testing.T) {
 	}
 	// The server restarts empty (dev mode keeps nothing): the watcher keeps
 	// the last list while it is down and follows the new server after.
-	closeNode(n)
+	testkit.Close(n)
 	if l, ok := w.Last(); !ok || len(l.Instances) != 3 {
 		t.Fatalf("Last during the restart: %+v", l)
 	}
-	n2 := startDev(t, addr)
+	n2 := testkit.StartDev(t, func(c *node.Config) { c.HTTPAddr = addr })
 	c2 := newClient(t, n2.HTTPAddr())
 	if _, err := c2.Register(ctx, client.InstanceSpec{Service: "web", ID: "web-9", Address: "10.0.0.1", Port: 80}); err != nil {
 		t.Fatal(err)
@@ -182,7 +185,7 @@ func TestWatchSeesEveryChangeAndRecoversAfterAServerRestart(t *testing.T) {
 }
 
 func TestResolverServesWhileEveryServerIsStopped(t *testing.T) {
-	nodes := startCluster(t, 3)
+	nodes := testkit.StartCluster(t, 3)
 	ctx := context.Background()
 	c := newClient(t, addrs(nodes)...)
 	for i := range 2 {
@@ -200,7 +203,7 @@ func TestResolverServesWhileEveryServerIsStopped(t *testing.T) {
 		return nil
 	})
 	for _, n := range nodes {
-		closeNode(n)
+		testkit.Close(n)
 	}
 	retry.Never(t, 2*time.Second, func() error {
 		in, err := r.Instances(ctx, "users")
@@ -213,7 +216,7 @@ func TestResolverServesWhileEveryServerIsStopped(t *testing.T) {
 }
 
 func TestBalancerSpreadsLoadAndSkipsCriticalInstances(t *testing.T) {
-	n := startDev(t, "127.0.0.1:0")
+	n := testkit.StartDev(t)
 	ctx := context.Background()
 	c := newClient(t, n.HTTPAddr())
 	var regs []*client.Registration

@@ -6,9 +6,6 @@
 package clustertest
 
 import (
-	"context"
-	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"net"
 	"sync"
@@ -20,80 +17,12 @@ import (
 	"github.com/rosterhq/roster/node"
 )
 
-func closeNode(n *node.Node) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = n.Close(ctx)
-}
-
-// startDev starts a single in-memory server on httpAddr ("127.0.0.1:0" for
-// any port).
-func startDev(t *testing.T, httpAddr string) *node.Node {
-	t.Helper()
-	n, err := node.Start(node.Config{
-		Node: "dev", Dev: true,
-		HTTPAddr: httpAddr, DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeNode(n) })
-	waitReady(t, n)
-	return n
-}
-
-// startCluster starts n servers that form one Raft cluster.
-func startCluster(t *testing.T, size int) []*node.Node {
-	t.Helper()
-	var nodes []*node.Node
-	for i := range size {
-		cfg := node.Config{
-			Node: fmt.Sprintf("s%d", i), DataDir: t.TempDir(), BootstrapExpect: size,
-			HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		}
-		if i > 0 {
-			cfg.Join = []string{nodes[0].GossipAddr()}
-		}
-		n, err := node.Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closeNode(n) })
-		nodes = append(nodes, n)
-	}
-	for _, n := range nodes {
-		waitReady(t, n)
-	}
-	return nodes
-}
-
-func waitReady(t *testing.T, n *node.Node) {
-	t.Helper()
-	c := newClient(t, n.HTTPAddr())
-	retry.Eventually(t, 20*time.Second, func() error { return c.Ready(context.Background()) })
-}
-
 func addrs(nodes []*node.Node) []string {
 	var out []string
 	for _, n := range nodes {
 		out = append(out, n.HTTPAddr())
 	}
 	return out
-}
-
-func leader(t *testing.T, nodes []*node.Node) *node.Node {
-	t.Helper()
-	var l *node.Node
-	retry.Eventually(t, 10*time.Second, func() error {
-		for _, n := range nodes {
-			if n.Store().IsLeader() {
-				l = n
-				return nil
-			}
-		}
-		return fmt.Errorf("no leader")
-	})
-	return l
 }
 
 func newClient(t *testing.T, addrs ...string) *client.Client {

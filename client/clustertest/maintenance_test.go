@@ -10,6 +10,7 @@ import (
 	"github.com/rosterhq/roster/client"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // TestMaintenanceThroughAFollower: a maintenance change sent to a follower
@@ -17,8 +18,8 @@ import (
 // stored and serves it out of discovery at once (read-your-writes), while
 // the registration's own heartbeats keep it alive.
 func TestMaintenanceThroughAFollower(t *testing.T) {
-	nodes := startCluster(t, 3)
-	l := leader(t, nodes)
+	nodes := testkit.StartCluster(t, 3)
+	l := testkit.Leader(t, nodes)
 	var follower *node.Node
 	for _, n := range nodes {
 		if n != l {

@@ -7,10 +7,11 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client"
+	"github.com/rosterhq/roster/testkit"
 )
 
 func TestWaitServicesAnswersWhenTheServiceListChanges(t *testing.T) {
-	n := startDev(t, "127.0.0.1:0")
+	n := testkit.StartDev(t)
 	c := newClient(t, n.HTTPAddr())
 	ctx := context.Background()
 	// An empty catalog's list is at index 0, which never blocks.

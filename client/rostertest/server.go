@@ -22,6 +22,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/raftstore"
 )
 
 // Server is a real dev server with fault switches in front of its HTTP API.
@@ -90,8 +91,8 @@ func NewServer() *Server {
 // elected, leases armed) when New returns.
 func New() (*Server, error) {
 	n, err := node.Start(node.Config{
-		Node: "rostertest", Dev: true,
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
+		Store:    raftstore.Config{NodeName: "rostertest", Dev: true, RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"},
+		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
 	})
 	if err != nil {
 		return nil, err

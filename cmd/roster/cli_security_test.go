@@ -19,6 +19,7 @@ import (
 
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 func runVerb(t *testing.T, args ...string) (int, string, string) {
@@ -134,14 +135,10 @@ func TestSIGHUPReloadsCertificates(t *testing.T) {
 		}
 	}
 	file := func(n string) string { return filepath.Join(dir, n) }
-	n, err := node.Start(node.Config{Dev: true, Node: "dev",
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		Security: node.SecurityConfig{TLSCert: file("roster-server-0.pem"), TLSKey: file("roster-server-0-key.pem"),
-			TLSCA: file("roster-ca.pem"), TLSReloadInterval: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	cfg := testkit.DevConfig()
+	cfg.Security = node.SecurityConfig{TLSCert: file("roster-server-0.pem"), TLSKey: file("roster-server-0-key.pem"),
+		TLSCA: file("roster-ca.pem"), TLSReloadInterval: time.Hour}
+	n := testkit.Start(t, cfg)
 	stop := reloadOnHUP(n)
 	defer stop()
 
@@ -212,7 +209,7 @@ func TestSecurityQuickStartAsDocumented(t *testing.T) {
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -250,13 +247,7 @@ func TestKeyringVerb(t *testing.T) {
 	_, key, _ := runVerb(t, "keygen")
 	_, next, _ := runVerb(t, "keygen")
 	key, next = strings.TrimSpace(key), strings.TrimSpace(next)
-	n, err := node.Start(node.Config{Dev: true, Node: "dev",
-		HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-		Security: node.SecurityConfig{GossipKey: key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = n.Close(context.Background()) })
+	n := testkit.StartDev(t, func(c *node.Config) { c.Security = node.SecurityConfig{GossipKey: key} })
 	addr := "--addr=" + n.HTTPAddr()
 	code, out, errOut := runVerb(t, "keyring", "list", addr)
 	if code != exitOK || !strings.Contains(out, key+"  installed on 1/1, primary on 1") {

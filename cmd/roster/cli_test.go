@@ -5,40 +5,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/client/rostertest"
 )
 
-// lockedBuffer is a bytes.Buffer safe to read while a verb writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // cli runs one verb against addr and returns its exit code and output.
 func cli(t *testing.T, ctx context.Context, fn verbFunc, addr string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut lockedBuffer
+	var out, errOut testkit.LogBuffer
 	code := fn(ctx, &cliEnv{stdout: &out, stderr: &errOut}, append([]string{"--addr", addr}, args...))
 	return code, out.String(), errOut.String()
 }
@@ -165,10 +148,10 @@ func TestCLIRegisterForegroundHeartbeatsThenDeregisters(t *testing.T) {
 func TestCLIWatchPrintsEveryChange(t *testing.T) {
 	s := fakeServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runWatch(ctx, &cliEnv{stdout: &out, stderr: &lockedBuffer{}}, []string{"--addr", s.Addr(), "--json", "web"})
+		done <- runWatch(ctx, &cliEnv{stdout: &out, stderr: &testkit.LogBuffer{}}, []string{"--addr", s.Addr(), "--json", "web"})
 	}()
 	lines := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
 	retry.Eventually(t, 5*time.Second, func() error {

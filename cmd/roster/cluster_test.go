@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -22,6 +21,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 
 	"github.com/rosterhq/roster/api"
 )
@@ -72,7 +74,7 @@ type server struct {
 	args                    []string
 	bin                     string // rosterBin unless set
 	cmd                     *exec.Cmd
-	log                     *lockedBuffer
+	log                     *testkit.LogBuffer
 	exited                  chan struct{}
 }
 
@@ -128,7 +130,7 @@ func newServer(t *testing.T, name string, extra ...string) *server {
 
 func (s *server) start(t *testing.T) {
 	t.Helper()
-	s.log = &lockedBuffer{}
+	s.log = &testkit.LogBuffer{}
 	bin := s.bin
 	if bin == "" {
 		bin = rosterBin

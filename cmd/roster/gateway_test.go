@@ -19,6 +19,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // startEcho serves "<id> <path>" on loopback.
@@ -40,13 +41,13 @@ func startEcho(t *testing.T, id string) (host string, port int) {
 // gatewayProc is one `roster gateway` process.
 type gatewayProc struct {
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *testkit.LogBuffer
 	exited chan struct{}
 }
 
 func startGatewayProc(t *testing.T, env []string, args ...string) *gatewayProc {
 	t.Helper()
-	p := &gatewayProc{log: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &gatewayProc{log: &testkit.LogBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(rosterBin, append([]string{"gateway"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

@@ -45,26 +45,26 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs, c := sf.fs, &sf.cfg
 	fs.SetOutput(stderr)
 	host, _ := os.Hostname()
-	fs.StringVar(&c.Node, "node", host, "server name in the cluster")
-	fs.StringVar(&c.DataDir, "data-dir", node.DefaultDataDir, "directory for the Raft log, snapshots and the server id")
-	fs.BoolVar(&c.Dev, "dev", false, "single in-memory server that bootstraps at once (no data dir; deregister_after may be 1s)")
+	fs.StringVar(&c.Store.NodeName, "node", host, "server name in the cluster")
+	fs.StringVar(&c.Store.DataDir, "data-dir", node.DefaultDataDir, "directory for the Raft log, snapshots and the server id")
+	fs.BoolVar(&c.Store.Dev, "dev", false, "single in-memory server that bootstraps at once (no data dir; deregister_after may be 1s)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", node.DefaultHTTPAddr, "HTTP API listen address")
 	fs.StringVar(&c.DNSAddr, "dns-addr", node.DefaultDNSAddr, "DNS listen address (UDP and TCP)")
-	fs.StringVar(&c.RaftAddr, "raft-addr", node.DefaultRaftAddr, "Raft listen address")
-	fs.StringVar(&c.GossipAddr, "gossip-addr", node.DefaultGossipAddr, "gossip (memberlist) listen address, TCP and UDP")
-	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "IP address other servers reach this one at (NAT, containers); default: the bind address")
+	fs.StringVar(&c.Store.RaftAddr, "raft-addr", node.DefaultRaftAddr, "Raft listen address")
+	fs.StringVar(&c.Store.GossipAddr, "gossip-addr", node.DefaultGossipAddr, "gossip (memberlist) listen address, TCP and UDP")
+	fs.StringVar(&c.Store.AdvertiseAddr, "advertise-addr", "", "IP address other servers reach this one at (NAT, containers); default: the bind address")
 	fs.Var(&sf.join, "join", "gossip address of any cluster member (repeatable)")
-	fs.IntVar(&c.BootstrapExpect, "bootstrap-expect", 0, "wait until this many servers are seen through gossip, then form the cluster")
-	fs.StringVar(&c.Domain, "domain", node.DefaultDomain, "DNS domain served")
-	fs.DurationVar(&c.DNSTTL, "dns-ttl", 0, "TTL of DNS answers for services")
-	fs.BoolVar(&c.DNSAllowWarning, "dns-allow-warning", false, "DNS also serves instances in warning (HTTP always does)")
-	fs.IntVar(&c.DNSMaxRecords, "dns-max-records", 0, "most records in one DNS answer (0: 64; another query gets another shuffled subset)")
-	fs.IntVar(&c.RaftMultiplier, "raft-multiplier", 1, "scale Raft timeouts (1 for a LAN; raise on slow or shared machines)")
-	fs.DurationVar(&c.DeadServerGrace, "dead-server-grace", time.Minute, "how long a failed server stays in the Raft configuration before the leader removes it (only while quorum is safe)")
-	fs.BoolVar(&c.LeaveOnTerminate, "leave-on-terminate", false, "leave the Raft configuration on SIGTERM (default: stay a member and rejoin on restart)")
-	fs.IntVar(&c.MaxWatchers, "max-watchers", 0, "maximum concurrent blocking queries and event streams (0: default)")
-	fs.Float64Var(&c.ClientWriteRate, "client-write-rate", 0, "write requests (registrations, deregistrations, heartbeat requests) per second one client address may send, bursts of twice that (0: 1000; -1: no limit); past it 429 with Retry-After")
-	fs.Float64Var(&c.ClientHeartbeatRate, "client-heartbeat-rate", 0, "renewals per second (single or batched) one client address may send, bursts of twice that (0: 20000; -1: no limit)")
+	fs.IntVar(&c.Store.BootstrapExpect, "bootstrap-expect", 0, "wait until this many servers are seen through gossip, then form the cluster")
+	fs.StringVar(&c.DNS.Domain, "domain", node.DefaultDomain, "DNS domain served")
+	fs.DurationVar(&c.DNS.TTL, "dns-ttl", 0, "TTL of DNS answers for services")
+	fs.BoolVar(&c.DNS.AllowWarning, "dns-allow-warning", false, "DNS also serves instances in warning (HTTP always does)")
+	fs.IntVar(&c.DNS.MaxRecords, "dns-max-records", 0, "most records in one DNS answer (0: 64; another query gets another shuffled subset)")
+	fs.IntVar(&c.Store.RaftMultiplier, "raft-multiplier", 1, "scale Raft timeouts (1 for a LAN; raise on slow or shared machines)")
+	fs.DurationVar(&c.Store.DeadServerGrace, "dead-server-grace", time.Minute, "how long a failed server stays in the Raft configuration before the leader removes it (only while quorum is safe)")
+	fs.BoolVar(&c.Store.LeaveOnTerminate, "leave-on-terminate", false, "leave the Raft configuration on SIGTERM (default: stay a member and rejoin on restart)")
+	fs.IntVar(&c.HTTP.MaxWatchers, "max-watchers", 0, "maximum concurrent blocking queries and event streams (0: default)")
+	fs.Float64Var(&c.HTTP.WriteRate, "client-write-rate", 0, "write requests (registrations, deregistrations, heartbeat requests) per second one client address may send, bursts of twice that (0: 1000; -1: no limit); past it 429 with Retry-After")
+	fs.Float64Var(&c.HTTP.HeartbeatRate, "client-heartbeat-rate", 0, "renewals per second (single or batched) one client address may send, bursts of twice that (0: 20000; -1: no limit)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "maximum open HTTP connections, past which a connection is answered 429 (0: the file limit less headroom for Raft, gossip, bbolt and DNS; -1: no cap)")
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
@@ -113,9 +113,9 @@ func (sf *serverFlags) parse(args []string) error {
 	if len(sf.join) == 0 {
 		sf.join = fromEnv
 	}
-	sf.cfg.Join = sf.join
-	if sf.cfg.Dev {
-		sf.cfg.DataDir = ""
+	sf.cfg.Store.Join = sf.join
+	if sf.cfg.Store.Dev {
+		sf.cfg.Store.DataDir = ""
 	}
 	return nil
 }

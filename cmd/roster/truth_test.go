@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // These tests hold the CLI to what its help and docs say (issue #19).
@@ -147,16 +147,7 @@ func TestAddrThatIsNotHTTPFailsAtOnce(t *testing.T) {
 // TestErrorsSayWhatWentWrongOnce: a conflict from a real server names the
 // operation once and carries no request plumbing.
 func TestErrorsSayWhatWentWrongOnce(t *testing.T) {
-	n, err := node.Start(node.Config{Dev: true, HTTPAddr: "127.0.0.1:0", DNSAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Close(ctx)
-	}()
+	n := testkit.StartDev(t)
 	ctx := context.Background()
 	if code, _, errOut := cli(t, ctx, runRegister, n.HTTPAddr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80"); code != exitOK {
 		t.Fatalf("register: %d %s", code, errOut)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/testkit"
 )
 
 func inst(id, addr, status string, tags ...string) api.Instance {
@@ -49,13 +50,13 @@ func TestInstanceDiffNamesWhatChanged(t *testing.T) {
 func TestCLIWatchPrintsChangesAsADiff(t *testing.T) {
 	s := fakeServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out lockedBuffer
+	var out testkit.LogBuffer
 	done := make(chan int, 1)
 	if code, _, stderr := cli(t, context.Background(), runRegister, s.Addr(), "--service", "web", "--id", "web-1", "--address", "10.0.0.1", "--port", "80", "--ttl", "30s"); code != exitOK {
 		t.Fatal(stderr)
 	}
 	go func() {
-		done <- runWatch(ctx, &cliEnv{stdout: &out, stderr: &lockedBuffer{}}, []string{"--addr", s.Addr(), "--status", "any", "web"})
+		done <- runWatch(ctx, &cliEnv{stdout: &out, stderr: &testkit.LogBuffer{}}, []string{"--addr", s.Addr(), "--status", "any", "web"})
 	}()
 	wait := func(want string) {
 		t.Helper()
@@ -101,7 +102,7 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 	// Not a terminal: nothing is drawn, the summary still comes.
-	var buf lockedBuffer
+	var buf testkit.LogBuffer
 	p := startProgress(&buf, "saving", 0)
 	_, _ = p.Write(make([]byte, 2000))
 	if s := p.finish(2000); !strings.HasPrefix(s, "2.0 kB in ") || buf.String() != "" {
