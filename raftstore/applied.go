@@ -1,10 +1,11 @@
 package raftstore
 
 import (
-	"container/heap"
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/rosterhq/roster/internal/heapq"
 )
 
 // appliedIndex tracks the last log index the FSM applied and wakes waiters
@@ -16,8 +17,18 @@ type appliedIndex struct {
 	index atomic.Uint64
 
 	mu      sync.Mutex
-	waiters waiterHeap
+	waiters *heapq.Heap[*waiter] // by index; see waiting
 	halted  error
+}
+
+// waiting is the waiters' heap, made on first use so that the zero
+// appliedIndex is ready to use. a.mu must be held.
+func (a *appliedIndex) waiting() *heapq.Heap[*waiter] {
+	if a.waiters == nil {
+		h := heapq.New(func(x, y *waiter) bool { return x.index < y.index }, func(w *waiter, i int) { w.pos = i })
+		a.waiters = &h
+	}
+	return a.waiters
 }
 
 type waiter struct {
@@ -33,9 +44,8 @@ func (a *appliedIndex) load() uint64 { return a.index.Load() }
 func (a *appliedIndex) set(idx uint64) {
 	a.index.Store(idx)
 	a.mu.Lock()
-	for len(a.waiters) > 0 && a.waiters[0].index <= idx {
-		w := heap.Pop(&a.waiters).(*waiter)
-		close(w.ch)
+	for q := a.waiting(); q.Len() > 0 && q.Peek().index <= idx; {
+		close(q.Pop().ch)
 	}
 	a.mu.Unlock()
 }
@@ -45,9 +55,8 @@ func (a *appliedIndex) set(idx uint64) {
 func (a *appliedIndex) halt(err error) {
 	a.mu.Lock()
 	a.halted = err
-	for len(a.waiters) > 0 {
-		w := heap.Pop(&a.waiters).(*waiter)
-		close(w.ch)
+	for q := a.waiting(); q.Len() > 0; {
+		close(q.Pop().ch)
 	}
 	a.mu.Unlock()
 }
@@ -67,7 +76,7 @@ func (a *appliedIndex) wait(ctx context.Context, idx uint64) error {
 		return a.halted
 	}
 	w := &waiter{index: idx, ch: make(chan struct{})}
-	heap.Push(&a.waiters, w)
+	a.waiting().Push(w)
 	a.mu.Unlock()
 
 	select {
@@ -81,7 +90,7 @@ func (a *appliedIndex) wait(ctx context.Context, idx uint64) error {
 	case <-ctx.Done():
 		a.mu.Lock()
 		if w.pos >= 0 {
-			heap.Remove(&a.waiters, w.pos)
+			a.waiting().Remove(w.pos)
 		}
 		a.mu.Unlock()
 		if a.index.Load() >= idx {
@@ -89,30 +98,4 @@ func (a *appliedIndex) wait(ctx context.Context, idx uint64) error {
 		}
 		return ctx.Err()
 	}
-}
-
-type waiterHeap []*waiter
-
-func (h waiterHeap) Len() int           { return len(h) }
-func (h waiterHeap) Less(i, j int) bool { return h[i].index < h[j].index }
-func (h waiterHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].pos = i
-	h[j].pos = j
-}
-
-func (h *waiterHeap) Push(x any) {
-	w := x.(*waiter)
-	w.pos = len(*h)
-	*h = append(*h, w)
-}
-
-func (h *waiterHeap) Pop() any {
-	old := *h
-	n := len(old)
-	w := old[n-1]
-	old[n-1] = nil
-	w.pos = -1
-	*h = old[:n-1]
-	return w
 }

@@ -1,13 +1,13 @@
 package registry
 
 import (
-	"container/heap"
 	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/heapq"
 )
 
 // Catalog is the state machine. Apply is called by one goroutine (the
@@ -26,7 +26,7 @@ type Catalog struct {
 	services  map[string]*ServiceView
 	byID      map[string]string // instance id -> service name
 	tombs     map[string]int64  // instance id -> deregistration time
-	tombQ     tombHeap          // tombstones by time, for deterministic expiry
+	tombQ     heapq.Heap[tomb]  // tombstones by time, for deterministic expiry
 	listIndex uint64            // index of the last change to the service list
 	pend      map[string]*pending
 	free      []*pending        // pending objects for reuse
@@ -167,6 +167,7 @@ func New() *Catalog {
 		services: make(map[string]*ServiceView),
 		byID:     make(map[string]string),
 		tombs:    make(map[string]int64),
+		tombQ:    heapq.New(tombBefore, nil),
 		pend:     make(map[string]*pending),
 		tallies:  make(map[string]*tally),
 		acl:      newACLState(),
@@ -283,7 +284,7 @@ func (c *Catalog) deregister(service, id string, now int64, res *Result) {
 	old, _ := c.get(svc, id)
 	c.remove(old)
 	c.tombs[id] = now
-	heap.Push(&c.tombQ, tomb{id: id, at: now})
+	c.tombQ.Push(tomb{id: id, at: now})
 	res.Changed = append(res.Changed, Change{Kind: ChangeRemove, Instance: old})
 }
 
@@ -606,8 +607,8 @@ func Leased(in *Instance) bool {
 // than the command's time. Which ones go depends only on the commands, so
 // every server drops the same.
 func (c *Catalog) expireTombstones(now int64) {
-	for len(c.tombQ) > 0 && now-c.tombQ[0].at > int64(TombstonePeriod) {
-		t := heap.Pop(&c.tombQ).(tomb)
+	for c.tombQ.Len() > 0 && now-c.tombQ.Peek().at > int64(TombstonePeriod) {
+		t := c.tombQ.Pop()
 		if at, ok := c.tombs[t.id]; ok && at == t.at {
 			delete(c.tombs, t.id)
 		}
@@ -619,22 +620,11 @@ type tomb struct {
 	at int64
 }
 
-// tombHeap is a min-heap of tombstones by time; entries whose id was
-// registered or deregistered again since are skipped when popped.
-type tombHeap []tomb
-
-func (h tombHeap) Len() int { return len(h) }
-func (h tombHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
+// tombBefore orders the tombstone queue by time (ties by id); entries whose
+// id was registered or deregistered again since are skipped when popped.
+func tombBefore(a, b tomb) bool {
+	if a.at != b.at {
+		return a.at < b.at
 	}
-	return h[i].id < h[j].id
-}
-func (h tombHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *tombHeap) Push(x any)   { *h = append(*h, x.(tomb)) }
-func (h *tombHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
+	return a.id < b.id
 }

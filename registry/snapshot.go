@@ -3,7 +3,6 @@ package registry
 import (
 	"bufio"
 	"bytes"
-	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"hash/crc32"
 	"io"
 	"slices"
+
+	"github.com/rosterhq/roster/internal/heapq"
 )
 
 // SnapshotVersion is the snapshot format this build writes and the newest it
@@ -385,11 +386,12 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 			tallies[name] = newTally(v.Instances)
 		}
 	}
-	tombQ := make(tombHeap, 0, len(st.tombs))
+	tombs := make([]tomb, 0, len(st.tombs))
 	for id, at := range st.tombs {
-		tombQ = append(tombQ, tomb{id: id, at: at})
+		tombs = append(tombs, tomb{id: id, at: at})
 	}
-	heap.Init(&tombQ)
+	tombQ := heapq.New(tombBefore, nil)
+	tombQ.Init(tombs)
 
 	c.mu.Lock()
 	old := c.services
