@@ -129,12 +129,7 @@ func (h *Handler) agentRegister(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	_, index, err := h.store.Register(r.Context(), inst)
-	if err != nil {
-		h.native.WriteError(w, err)
-		return
-	}
-	h.writeDone(w, index, nil)
+	h.register(w, r, inst, nil)
 }
 
 // remoteHost is the address of the host that sent r.
@@ -277,18 +272,11 @@ func (h *Handler) agentDeregister(w http.ResponseWriter, r *http.Request) {
 	if h.native.ForwardWrite(w, r) {
 		return
 	}
-	id := mux.Vars(r)["id"]
-	inst, ok := h.lookupInstance(id)
-	if !ok {
-		h.writeDone(w, 0, nil)
-		return
+	var targets []registry.Instance
+	if inst, ok := h.lookupInstance(mux.Vars(r)["id"]); ok {
+		targets = append(targets, inst)
 	}
-	index, err := h.store.Deregister(r.Context(), inst.Service, id)
-	if err != nil {
-		h.native.WriteError(w, err)
-		return
-	}
-	h.writeDone(w, index, nil)
+	h.deregister(w, r, targets, nil)
 }
 
 // agentMaintenance answers PUT

@@ -1,12 +1,12 @@
 package consulapi
 
 import (
-	"errors"
-	"github.com/rosterhq/roster/acl"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rosterhq/roster/acl"
 
 	"github.com/gorilla/mux"
 
@@ -249,12 +249,8 @@ type catalogCheck struct {
 // none means passing. A body with checks but no Service updates the status
 // of the instance its check names.
 func (h *Handler) catalogRegister(w http.ResponseWriter, r *http.Request) {
-	if h.native.ForwardWrite(w, r) {
-		return
-	}
 	var req catalogRegistration
-	if err := h.native.DecodeBody(w, r, &req, true); err != nil {
-		h.native.WriteError(w, err)
+	if !h.leaderDecode(w, r, &req) {
 		return
 	}
 	if req.Datacenter != "" && req.Datacenter != h.cfg.Datacenter {
@@ -289,12 +285,7 @@ func (h *Handler) catalogRegister(w http.ResponseWriter, r *http.Request) {
 		h.native.WriteError(w, err)
 		return
 	}
-	_, index, err := h.store.Register(r.Context(), inst)
-	if err != nil {
-		h.native.WriteError(w, err)
-		return
-	}
-	h.writeDone(w, index, true)
+	h.register(w, r, inst, true)
 }
 
 // userMetaWithChecks copies meta (including the reserved check keys) for
@@ -400,12 +391,8 @@ type catalogDeregistration struct {
 // ServiceID removes that instance (when it is on Node), a Node alone
 // removes every instance on it.
 func (h *Handler) catalogDeregister(w http.ResponseWriter, r *http.Request) {
-	if h.native.ForwardWrite(w, r) {
-		return
-	}
 	var req catalogDeregistration
-	if err := h.native.DecodeBody(w, r, &req, true); err != nil {
-		h.native.WriteError(w, err)
+	if !h.leaderDecode(w, r, &req) {
 		return
 	}
 	switch {
@@ -426,19 +413,5 @@ func (h *Handler) catalogDeregister(w http.ResponseWriter, r *http.Request) {
 			targets = append(targets, *in)
 		}
 	}
-	var index uint64
-	var errs []error
-	for _, in := range targets {
-		idx, err := h.store.Deregister(r.Context(), in.Service, in.ID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		index = max(index, idx)
-	}
-	if err := errors.Join(errs...); err != nil {
-		h.native.WriteError(w, err)
-		return
-	}
-	h.writeDone(w, index, true)
+	h.deregister(w, r, targets, true)
 }

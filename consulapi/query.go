@@ -2,10 +2,12 @@ package consulapi
 
 import (
 	"encoding/json"
-	"github.com/rosterhq/roster/acl"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/rosterhq/roster/acl"
 
 	"github.com/hashicorp/go-bexpr"
 
@@ -182,6 +184,53 @@ func (h *Handler) writeJSON(w http.ResponseWriter, v any, pretty bool) {
 	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// leaderDecode is the prelude of a write whose body the leader can take
+// as it is: on a follower it forwards the request (and reports false);
+// on the leader it decodes the body into v, answering a bad one itself.
+func (h *Handler) leaderDecode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if h.native.ForwardWrite(w, r) {
+		return false
+	}
+	if err := h.native.DecodeBody(w, r, v, true); err != nil {
+		h.native.WriteError(w, err)
+		return false
+	}
+	return true
+}
+
+// register writes inst and answers with the write's index and done (nil:
+// an empty 200).
+func (h *Handler) register(w http.ResponseWriter, r *http.Request, inst registry.Instance, done any) {
+	_, index, err := h.store.Register(r.Context(), inst)
+	if err != nil {
+		h.native.WriteError(w, err)
+		return
+	}
+	h.writeDone(w, index, done)
+}
+
+// deregister removes every target (each its own write: an error on one
+// leaves the others done) and answers with the highest index and done (nil:
+// an empty 200); no target is a success at index 0, as a native DELETE of
+// an unknown id is.
+func (h *Handler) deregister(w http.ResponseWriter, r *http.Request, targets []registry.Instance, done any) {
+	var index uint64
+	var errs []error
+	for _, in := range targets {
+		idx, err := h.store.Deregister(r.Context(), in.Service, in.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		index = max(index, idx)
+	}
+	if err := errors.Join(errs...); err != nil {
+		h.native.WriteError(w, err)
+		return
+	}
+	h.writeDone(w, index, done)
 }
 
 // writeDone answers a write: 200 with Consul's body for it (nil: none) and
