@@ -25,7 +25,7 @@ import (
 
 func lookupFixture(b *testing.B) (*Handler, []byte, uint64) {
 	b.Helper()
-	st := newLeaderStore(newFakeCluster())
+	st := openDevStore(b)
 	for i := range 10 {
 		_, _, err := st.Register(context.Background(), registry.Instance{
 			Service: "web", ID: fmt.Sprintf("web-%02d", i), Address: fmt.Sprintf("10.0.0.%d", i+1), Port: 8080,

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -10,11 +9,17 @@ import (
 
 // TestErrorAnswers is the table of every error a client can meet: status,
 // code, field, and Retry-After where the client should come back.
+//
+// Every case runs over a real dev store. Two faults are the faultyStore
+// double's (devnode_test.go): leases not yet re-armed, and leadership lost
+// between the handler's check and the write.
 func TestErrorAnswers(t *testing.T) {
 	const reg = "/v1/services/web/instances/w1"
+	// The cases without a setup change nothing, so they share one server.
+	shared := startDev(t, func(c *Config) { c.MaxBodyBytes = 1024 })
 	for _, tc := range []struct {
 		name   string
-		setup  func(n *testNode)
+		setup  func(n *testNode, fs *faultyStore) // nil: on a server no case changes
 		method string
 		path   string
 		body   string
@@ -55,21 +60,21 @@ func TestErrorAnswers(t *testing.T) {
 		{name: "xml body", method: "PUT", path: "/v1/heartbeats", body: `{"instances":[]}`, hdr: []string{"Content-Type", "application/xml"}, status: 415, code: "unsupported_media_type"},
 		{name: "duplicate key in a batch", method: "PUT", path: "/v1/heartbeats", body: `{"instances":[{"service":"web","id":"a","id":"b"}]}`,
 			status: 400, code: "invalid", field: "instances[0].id"},
-		{name: "id held by another service", setup: func(n *testNode) { n.register("db", "w1", webBody) },
+		{name: "id held by another service", setup: func(n *testNode, fs *faultyStore) { n.register("db", "w1", webBody) },
 			method: "PUT", path: reg, body: webBody, status: 409, code: "conflict"},
 		{name: "heartbeat never registered", method: "PUT", path: reg + "/heartbeat", status: 404, code: "not_found"},
-		{name: "heartbeat after deregister", setup: func(n *testNode) {
+		{name: "heartbeat after deregister", setup: func(n *testNode, fs *faultyStore) {
 			n.register("web", "w1", webBody)
 			n.must(200, "DELETE", reg, "")
 		}, method: "PUT", path: reg + "/heartbeat", status: 410, code: "gone"},
-		{name: "heartbeat under another service", setup: func(n *testNode) { n.register("db", "w1", webBody) },
+		{name: "heartbeat under another service", setup: func(n *testNode, fs *faultyStore) { n.register("db", "w1", webBody) },
 			method: "PUT", path: reg + "/heartbeat", status: 404, code: "not_found"},
-		{name: "heartbeat bad status", setup: func(n *testNode) { n.register("web", "w1", webBody) },
+		{name: "heartbeat bad status", setup: func(n *testNode, fs *faultyStore) { n.register("web", "w1", webBody) },
 			method: "PUT", path: reg + "/heartbeat", body: `{"status":"fine"}`, status: 400, code: "invalid", field: "status"},
 		{name: "heartbeat unknown field", method: "PUT", path: reg + "/heartbeat", body: `{"state":"passing"}`, status: 400, code: "invalid", field: "state"},
-		{name: "heartbeat before leases are re-armed", setup: func(n *testNode) {
+		{name: "heartbeat before leases are re-armed", setup: func(n *testNode, fs *faultyStore) {
 			n.register("web", "w1", webBody)
-			n.store.notArmed.Store(true)
+			fs.notArmed.Store(true)
 		}, method: "PUT", path: reg + "/heartbeat", status: 503, code: "no_leader", retry: true},
 		{name: "batch bad service", method: "PUT", path: "/v1/heartbeats", body: `{"instances":[{"service":"web","id":"a"},{"service":"no such","id":"b"}]}`,
 			status: 400, code: "invalid", field: "instances[1].service"},
@@ -86,26 +91,23 @@ func TestErrorAnswers(t *testing.T) {
 		{name: "bad index on services", method: "GET", path: "/v1/services?index=x", status: 400, code: "invalid", field: "index"},
 		{name: "bad index on members", method: "GET", path: "/v1/cluster/members?index=x", status: 400, code: "invalid", field: "index"},
 		{name: "unknown instance", method: "GET", path: reg, status: 404, code: "not_found"},
-		{name: "instance under another service", setup: func(n *testNode) { n.register("db", "w1", webBody) },
+		{name: "instance under another service", setup: func(n *testNode, fs *faultyStore) { n.register("db", "w1", webBody) },
 			method: "GET", path: reg, status: 404, code: "not_found"},
 		{name: "unknown route", method: "GET", path: "/v1/nothing", status: 404, code: "not_found"},
 		{name: "wrong method", method: "POST", path: "/v1/services", status: 405, code: "method_not_allowed"},
 		{name: "wrong method on instance", method: "PATCH", path: reg, status: 405, code: "method_not_allowed"},
-		{name: "leadership lost mid-call", setup: func(n *testNode) { n.store.lostLeadership.Store(true) },
+		{name: "leadership lost mid-call", setup: func(n *testNode, fs *faultyStore) { fs.lostLeadership.Store(true) },
 			method: "PUT", path: reg, body: webBody, status: 503, code: "no_leader", retry: true},
-		{name: "consistent read after leadership lost", setup: func(n *testNode) { n.store.lostLeadership.Store(true) },
+		{name: "consistent read after leadership lost", setup: func(n *testNode, fs *faultyStore) { fs.lostLeadership.Store(true) },
 			method: "GET", path: "/v1/services/web/instances?consistent", status: 503, code: "no_leader", retry: true},
-		{name: "not ready", setup: func(n *testNode) {
-			n.store.mu.Lock()
-			n.store.readyErr = errors.New("no leader known")
-			n.store.mu.Unlock()
-		}, method: "GET", path: "/readyz", status: 503, code: "unavailable", retry: true},
 		{name: "remove unknown peer", method: "DELETE", path: "/v1/cluster/raft/peers/unknown", status: 404, code: "not_found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.MaxBodyBytes = 1024 })
+			n := shared
 			if tc.setup != nil {
-				tc.setup(n)
+				var fs *faultyStore
+				n = startDev(t, func(c *Config) { c.MaxBodyBytes = 1024; faulty(&fs)(c) })
+				tc.setup(n, fs)
 			}
 			a := n.do(tc.method, tc.path, tc.body, tc.hdr...)
 			checkError(t, a, tc.status, tc.code, tc.field, tc.retry)
@@ -113,10 +115,12 @@ func TestErrorAnswers(t *testing.T) {
 	}
 }
 
-// TestErrorAnswersAtFollower covers the answers only a follower gives.
+// TestErrorAnswersAtFollower covers the answers only a server that does
+// not lead gives: one that knows no leader (a real server waiting for two
+// more to bootstrap with), and a follower of a real 3-server cluster asked
+// to forward a request that was forwarded already.
 func TestErrorAnswersAtFollower(t *testing.T) {
-	c := newFakeCluster()
-	noLeader := startNode(t, newFollowerStore(c, ""), nil)
+	noLeader := startLeaderlessNode(t, nil)
 	for _, tc := range []struct{ method, path, body string }{
 		{"PUT", "/v1/services/web/instances/w1", webBody},
 		{"DELETE", "/v1/services/web/instances/w1", ""},
@@ -129,10 +133,13 @@ func TestErrorAnswersAtFollower(t *testing.T) {
 		a := noLeader.do(tc.method, tc.path, tc.body)
 		t.Run("no leader "+tc.method+" "+tc.path, func(t *testing.T) { checkError(t, a, 503, "no_leader", "", true) })
 	}
+	t.Run("not ready", func(t *testing.T) {
+		checkError(t, noLeader.do("GET", "/readyz", ""), 503, "unavailable", "", true)
+	})
 
 	// A follower never forwards a request that was forwarded already.
-	leader := startNode(t, newLeaderStore(c), nil)
-	f := startNode(t, newFollowerStore(c, leader.addr()), nil)
+	nodes := startClusterNodes(t, nil)
+	leader, f := leaderOf(t, nodes), followerOf(t, nodes)
 	for _, tc := range []struct{ method, path, body string }{
 		{"PUT", "/v1/services/web/instances/w1", webBody},
 		{"PUT", "/v1/services/web/instances/w1/heartbeat", ""},
@@ -142,8 +149,8 @@ func TestErrorAnswersAtFollower(t *testing.T) {
 		a := f.do(tc.method, tc.path, tc.body, api.HeaderForwarded, "1")
 		t.Run("forwarded twice "+tc.method+" "+tc.path, func(t *testing.T) { checkError(t, a, 503, "no_leader", "", true) })
 	}
-	if got := leader.store.registers.Load(); got != 0 {
-		t.Fatalf("a twice-forwarded write reached the leader %d times", got)
+	if in, ok := leader.dev.Catalog().Instance("w1"); ok {
+		t.Fatalf("a twice-forwarded write reached the leader: %+v", in)
 	}
 }
 

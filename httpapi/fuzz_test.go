@@ -15,10 +15,10 @@ import (
 	"github.com/rosterhq/roster/registry"
 )
 
-// fuzzHandler is a leader handler over a fake store with the rate limits
-// off (a fuzzer sends far more than any client).
+// fuzzHandler is a leader handler over a real dev store with the rate
+// limits off (a fuzzer sends far more than any client).
 func fuzzHandler(f *testing.F) *Handler {
-	h, err := New(Config{Store: newLeaderStore(newFakeCluster()), Logger: slog.New(slog.DiscardHandler),
+	h, err := New(Config{Store: openDevStore(f), Logger: slog.New(slog.DiscardHandler),
 		WriteRate: -1, HeartbeatRate: -1})
 	if err != nil {
 		f.Fatal(err)

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/raftstore"
 )
 
 // A wait given in plain seconds too large to count is capped like a huge
@@ -186,20 +186,24 @@ func TestConnAndWatcherCapsFromTheFileLimit(t *testing.T) {
 // (held back a moment, so a client retrying at once is slowed), and the
 // refused write changes nothing (issue #15).
 //
-// The fake store: over loopback the test client shares its address with a
-// real server's gossiped HTTP address, so a forged client header would be
-// believed.
+// A member's address is believed when it names a client, and over
+// loopback the test client would share 127.0.0.1 with the server's own
+// addresses: so the real dev server here has its Raft and gossip on
+// 127.0.0.2 and advertises a TEST-NET HTTP address, and the test client is
+// no member.
 func TestPerClientRateLimits(t *testing.T) {
-	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) {
+	n := startStoreNode(t, raftstore.Config{NodeName: "dev1", Dev: true, HTTPAddr: "192.0.2.1:8500",
+		RaftAddr: "127.0.0.2:0", GossipAddr: "127.0.0.2:0"}, func(c *Config) {
 		c.WriteRate, c.WriteBurst = 0.001, 5
 		c.HeartbeatRate, c.HeartbeatBurst = 0.001, 20
 	})
+	waitArmedLeader(t, n.dev)
 	for i := range 5 {
 		n.register("web", fmt.Sprint("w", i), webBody)
 	}
 	a := n.do(http.MethodPut, "/v1/services/web/instances/w5", webBody)
 	checkError(t, a, http.StatusTooManyRequests, "too_many", "", true)
-	if _, ok := n.store.c.cat.Instance("w5"); ok {
+	if _, ok := n.dev.Catalog().Instance("w5"); ok {
 		t.Fatal("a rate-limited registration was applied")
 	}
 	// A forged client header from an address that is no cluster member
@@ -244,11 +248,10 @@ func TestDefaultRateLimitsAreGenerous(t *testing.T) {
 }
 
 // A write a follower forwards is counted for the client the follower names,
-// because it comes from a member's address.
+// because it comes from a member's address: here the real dev server's own
+// (127.0.0.1, the test client's too).
 func TestForwardedWritesCountForTheOriginalClient(t *testing.T) {
-	store := newLeaderStore(newFakeCluster())
-	store.setMembers([]api.Member{{Name: "s2", ID: "s2", HTTPAddr: "127.0.0.1:8500", State: "alive"}})
-	n := startNode(t, store, func(c *Config) { c.WriteRate, c.WriteBurst = 0.001, 2 })
+	n := startDev(t, func(c *Config) { c.WriteRate, c.WriteBurst = 0.001, 2 })
 	fwd := func(client, id string) answer {
 		return n.do(http.MethodPut, "/v1/services/web/instances/"+id, webBody,
 			"X-Roster-Forwarded", "1", "X-Roster-Client", client)

@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/internal/retry"
 )
 
 func TestRegisterGetListDeregister(t *testing.T) {
@@ -115,8 +118,8 @@ func TestServiceList(t *testing.T) {
 }
 
 func TestEveryReadSetsIndexAndLeaderHeaders(t *testing.T) {
-	st := newLeaderStore(newFakeCluster())
-	n := startNode(t, st, nil)
+	nodes := startClusterNodes(t, nil)
+	n := leaderOf(t, nodes)
 	n.register("web", "w1", webBody)
 	for _, path := range []string{
 		"/v1/services/web/instances",
@@ -135,17 +138,24 @@ func TestEveryReadSetsIndexAndLeaderHeaders(t *testing.T) {
 		}
 	}
 
-	// A follower reports its last contact with the leader in milliseconds,
-	// and whether it knows a leader.
-	f := startNode(t, newFollowerStore(st.c, n.addr()), nil)
-	a := f.must(http.StatusOK, http.MethodGet, "/v1/services/web/instances", "")
-	if a.header.Get(api.HeaderKnownLeader) != "true" || a.header.Get(api.HeaderLastContact) != "12" {
-		t.Fatalf("follower headers: %v", a.header)
-	}
-	f.store.setLeader(api.Leader{LastContact: "never"})
-	a = f.must(http.StatusOK, http.MethodGet, "/v1/services/web/instances", "")
+	// A follower reports its last contact with the leader in milliseconds
+	// (heartbeats keep it well under a second), and whether it knows a
+	// leader.
+	f := followerOf(t, nodes)
+	retry.Eventually(t, 10*time.Second, func() error {
+		a := f.must(http.StatusOK, http.MethodGet, "/v1/services/web/instances", "")
+		ms, err := strconv.Atoi(a.header.Get(api.HeaderLastContact))
+		if a.header.Get(api.HeaderKnownLeader) != "true" || err != nil || ms < 0 || ms > 1000 {
+			return fmt.Errorf("follower headers: %v", a.header)
+		}
+		return nil
+	})
+	// A server that never heard from a leader says so: no known leader, a
+	// last contact of -1.
+	alone := startLeaderlessNode(t, nil)
+	a := alone.must(http.StatusOK, http.MethodGet, "/v1/services/web/instances", "")
 	if a.header.Get(api.HeaderKnownLeader) != "false" || a.header.Get(api.HeaderLastContact) != "-1" {
-		t.Fatalf("follower without leader: %v", a.header)
+		t.Fatalf("server without leader: %v", a.header)
 	}
 }
 

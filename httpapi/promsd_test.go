@@ -105,7 +105,7 @@ func TestPrometheusSDFollowsChanges(t *testing.T) {
 func BenchmarkPrometheusSD(b *testing.B) {
 	for _, services := range []int{1, 100} {
 		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
-			st := newLeaderStore(newFakeCluster())
+			st := openDevStore(b)
 			for s := range services {
 				for i := range 10 {
 					_, _, err := st.Register(context.Background(), registry.Instance{

@@ -45,7 +45,7 @@ func BenchmarkWatchFanout(b *testing.B) {
 }
 
 func benchFanout(b *testing.B, watchers int, sse bool) {
-	st := newLeaderStore(newFakeCluster())
+	st := openDevStore(b)
 	if _, _, err := st.Register(context.Background(), registry.Instance{Service: "web", ID: "seed", Address: "10.0.0.1", Port: 80}); err != nil {
 		b.Fatal(err)
 	}
@@ -113,8 +113,8 @@ func benchFanout(b *testing.B, watchers int, sse bool) {
 			b.Fatal(err)
 		}
 		ack := time.Now().UnixNano()
-		if index != target.Load() {
-			b.Fatalf("registered at %d, expected %d", index, target.Load())
+		if index < target.Load() {
+			b.Fatalf("registered at %d, below the catalog's next index %d", index, target.Load())
 		}
 		deadline := time.Now().Add(time.Minute)
 		for reached.Load() < int64(watchers) {

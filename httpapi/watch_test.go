@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/rosterhq/roster/internal/retry"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rosterhq/roster/internal/retry"
+	"github.com/rosterhq/roster/raftstore"
 
 	"github.com/rosterhq/roster/api"
 )
@@ -94,9 +96,11 @@ func TestBlockingServiceList(t *testing.T) {
 	}
 }
 
+// A blocking members query answers when a real server joins.
 func TestBlockingMembers(t *testing.T) {
-	// The fake store: a real membership change needs a second server.
-	n := startNode(t, newLeaderStore(newFakeCluster()), func(c *Config) { c.MembersPoll = 5 * time.Millisecond })
+	poll := func(c *Config) { c.MembersPoll = 5 * time.Millisecond }
+	n := startStoreNode(t, raftstore.Config{NodeName: "s1", DataDir: t.TempDir()}, poll) // bootstraps alone
+	waitArmedLeader(t, n.dev)
 	a := n.must(http.StatusOK, http.MethodGet, "/v1/cluster/members", "")
 	version := headerIndex(t, a)
 
@@ -108,14 +112,11 @@ func TestBlockingMembers(t *testing.T) {
 
 	ch := n.async(http.MethodGet, fmt.Sprintf("/v1/cluster/members?index=%d&wait=30s", version))
 	waitWatchers(t, n.h, 1)
-	n.store.setMembers([]api.Member{
-		{Name: "s1", ID: "s1", State: "alive", RaftRole: "leader"},
-		{Name: "s2", ID: "s2", State: "alive", RaftRole: "follower"},
-	})
-	a = await(t, ch, 5*time.Second)
+	startStoreNode(t, raftstore.Config{NodeName: "s2", DataDir: t.TempDir(), Join: []string{n.dev.GossipAddr()}}, nil)
+	a = await(t, ch, 20*time.Second)
 	var ml api.MemberList
 	decode(t, a.body, &ml)
-	if len(ml.Members) != 2 || headerIndex(t, a) == version {
+	if len(ml.Members) != 2 || ml.Members[1].Name != "s2" || headerIndex(t, a) == version {
 		t.Fatalf("members watch answered %s (version %d)", a, headerIndex(t, a))
 	}
 }
