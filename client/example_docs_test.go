@@ -34,10 +34,8 @@ func ExampleNew() {
 
 // Errors are branched on with errors.Is; an answer is an *APIError.
 func ExampleAPIError() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient()
+	defer stop()
 	ctx := context.Background()
 
 	_, err := c.Instance(ctx, "users", "users-404")
@@ -58,10 +56,8 @@ func ExampleAPIError() {
 
 // Every field of a registration, and a status reported at once.
 func ExampleInstanceSpec() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient()
+	defer stop()
 	ctx := context.Background()
 
 	reg, err := c.Register(ctx, client.InstanceSpec{
@@ -93,10 +89,8 @@ func ExampleInstanceSpec() {
 // A service's main ends by waiting for SIGINT or SIGTERM (or its context),
 // then deregisters.
 func ExampleDeregisterOnSignal() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	srv, c, stop := exampleClient()
+	defer stop()
 	reg, err := c.Register(context.Background(), client.InstanceSpec{Service: "users", ID: "users-1", Address: "10.0.0.7", Port: 8080})
 	if err != nil {
 		panic(err)
@@ -116,19 +110,12 @@ func ExampleDeregisterOnSignal() {
 
 // Looking up: one service's instances, every service, one instance.
 func ExampleClient_Instances() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient(
+		client.InstanceSpec{Service: "users", ID: "users-1", Address: "10.0.0.7", Port: 8080, Tags: []string{"v2"}},
+		client.InstanceSpec{Service: "users", ID: "users-2", Address: "10.0.0.8", Port: 8080, Tags: []string{"v1"}},
+	)
+	defer stop()
 	ctx := context.Background()
-	for _, spec := range []client.InstanceSpec{
-		{Service: "users", ID: "users-1", Address: "10.0.0.7", Port: 8080, Tags: []string{"v2"}},
-		{Service: "users", ID: "users-2", Address: "10.0.0.8", Port: 8080, Tags: []string{"v1"}},
-	} {
-		if _, err := c.Register(ctx, spec); err != nil {
-			panic(err)
-		}
-	}
 
 	list, err := c.Instances(ctx, "users", &client.QueryOptions{
 		Status:     "", // default passing+warning; "passing", "warning", "critical", "any"
@@ -157,10 +144,8 @@ func ExampleClient_Instances() {
 
 // Last keeps the last list a server answered, also while none answers.
 func ExampleWatcher_Last() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	srv, c, stop := exampleClient()
+	defer stop()
 	ctx := context.Background()
 	if _, err := c.Register(ctx, client.InstanceSpec{Service: "orders", ID: "orders-1", Address: "10.0.0.9", Port: 9000}); err != nil {
 		panic(err)
@@ -181,19 +166,12 @@ func ExampleWatcher_Last() {
 // A Resolver picks live instances, remembers failures, and dials
 // "service:port" addresses.
 func ExampleResolver() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient(
+		client.InstanceSpec{Service: "users", ID: "users-1", Address: "10.0.0.7", Port: 8080, Weight: 5},
+		client.InstanceSpec{Service: "users", ID: "users-2", Address: "10.0.0.8", Port: 8080, Weight: 1},
+	)
+	defer stop()
 	ctx := context.Background()
-	for _, spec := range []client.InstanceSpec{
-		{Service: "users", ID: "users-1", Address: "10.0.0.7", Port: 8080, Weight: 5},
-		{Service: "users", ID: "users-2", Address: "10.0.0.8", Port: 8080, Weight: 1},
-	} {
-		if _, err := c.Register(ctx, spec); err != nil {
-			panic(err)
-		}
-	}
 
 	r := c.NewResolver(client.ResolverOptions{Strategy: client.Weighted}) // RoundRobin, Random, Weighted
 	defer r.Close()
@@ -217,10 +195,8 @@ func ExampleResolver() {
 
 // A backup downloads into any writer and restores from any reader.
 func ExampleClient_SnapshotSave() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient()
+	defer stop()
 	ctx := context.Background()
 
 	var backup bytes.Buffer
@@ -234,4 +210,17 @@ func ExampleClient_SnapshotSave() {
 	fmt.Println(n > 0)
 	// Output:
 	// true
+}
+
+// exampleClient starts a rostertest server, registers specs through a
+// client of it, and returns both; stop closes them.
+func exampleClient(specs ...client.InstanceSpec) (*rostertest.Server, *client.Client, func()) {
+	srv := rostertest.NewServer()
+	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
+	for _, spec := range specs {
+		if _, err := c.Register(context.Background(), spec); err != nil {
+			panic(err)
+		}
+	}
+	return srv, c, func() { c.Close(); srv.Close() }
 }

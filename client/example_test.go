@@ -60,10 +60,8 @@ func ExampleClient_Register() {
 
 // Watch delivers the current list at once and then every change.
 func ExampleClient_Watch() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient()
+	defer stop()
 	ctx := context.Background()
 
 	w := c.Watch(ctx, "orders", nil) // a service may be watched before it exists
@@ -83,10 +81,8 @@ func ExampleClient_Watch() {
 // A Transport sends http://<service>/... to the service's live instances,
 // balanced, and retries another instance when one cannot be reached.
 func ExampleTransport() {
-	srv := rostertest.NewServer()
-	defer srv.Close()
-	c, _ := client.New(client.Config{Addrs: []string{srv.Addr()}})
-	defer c.Close()
+	_, c, stop := exampleClient()
+	defer stop()
 
 	users := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "users answers %s", r.URL.Path)
