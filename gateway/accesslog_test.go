@@ -1,33 +1,14 @@
 package gateway_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rosterhq/roster/gateway"
+	"github.com/rosterhq/roster/testkit"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestAccessLogIsOffByDefaultAndWritesWhatItSamples(t *testing.T) {
 	r := startRoster(t)
@@ -45,7 +26,7 @@ func TestAccessLogIsOffByDefaultAndWritesWhatItSamples(t *testing.T) {
 		{sample: 1, users: 10, errs: 2},
 		{sample: 0.0001, users: 0, errs: 2}, // sampled out, but 5xx are always written
 	} {
-		var buf syncBuffer
+		var buf testkit.LogBuffer
 		g := startGateway(t, gateway.Config{Addrs: []string{r.addr()}, NoTagRoutes: true, Routes: routes, MaxTries: 1,
 			AccessLogSample: c.sample, AccessLog: slog.New(slog.NewTextHandler(&buf, nil))})
 		for range 10 {
