@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,28 +13,18 @@ import (
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
+	"github.com/rosterhq/roster/testkit"
 )
 
 // call makes one request to the node and returns the status and body.
 func call(t *testing.T, n *node.Node, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hdr []string
 	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+		hdr = []string{"Content-Type", "application/json"}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	a := testkit.Do(t, method, "http://"+n.HTTPAddr()+path, body, hdr...)
+	return a.Status, string(a.Body)
 }
 
 func mustCall(t *testing.T, n *node.Node, method, path, body string) string {

@@ -2,28 +2,20 @@ package rostertest_test
 
 import (
 	"bytes"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rosterhq/roster/client/rostertest"
+	"github.com/rosterhq/roster/testkit"
 )
 
 func call(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	a, err := testkit.Request(method, url, body)
 	if err != nil {
 		return 0, err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(bytes.TrimSpace(b))
+	return a.Status, string(bytes.TrimSpace(a.Body))
 }
 
 // TestServesTheRealServersRules: the test server is the real server, so it
