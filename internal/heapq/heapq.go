@@ -34,6 +34,22 @@ func (h *Heap[T]) Init(items []T) {
 // Len is the number of elements.
 func (h *Heap[T]) Len() int { return len(h.items) }
 
+// At is the element at index i (0 is the least; the children of i are at
+// 2i+1 and 2i+2), for walks that stop at a key.
+func (h *Heap[T]) At(i int) T { return h.items[i] }
+
+// Clear empties the heap, telling each element it left, and keeps the
+// memory for reuse.
+func (h *Heap[T]) Clear() {
+	if h.moved != nil {
+		for _, x := range h.items {
+			h.moved(x, -1)
+		}
+	}
+	clear(h.items)
+	h.items = h.items[:0]
+}
+
 // Peek is the least element; it panics on an empty heap.
 func (h *Heap[T]) Peek() T { return h.items[0] }
 

@@ -87,6 +87,16 @@ func TestInitOrdersWhatItIsGiven(t *testing.T) {
 		t.Fatalf("popped %v", got)
 	}
 
+	h.Init([]*item{{key: 2}, {key: 1}})
+	if h.At(0).key != 1 {
+		t.Fatalf("At(0) is key %d, want the least, 1", h.At(0).key)
+	}
+	left := []*item{h.At(0), h.At(1)}
+	h.Clear()
+	if h.Len() != 0 || left[0].pos != -1 || left[1].pos != -1 {
+		t.Fatalf("after Clear: %d left, positions %d %d", h.Len(), left[0].pos, left[1].pos)
+	}
+
 	v := New(func(a, b int) bool { return a < b }, nil)
 	v.Init([]int{4, 2, 8})
 	v.Push(1)
