@@ -65,12 +65,22 @@ func startStoreNode(t *testing.T, cfg raftstore.Config, mod func(*Config)) *test
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
+	n := serveHandler(t, st, ln, mod)
+	n.dev = st
+	return n
+}
+
+// serveHandler serves a handler over st on ln; mod may change the
+// handler's configuration. Cleanup closes the handler, then the server.
+func serveHandler(t *testing.T, st Store, ln net.Listener, mod func(*Config)) *testNode {
+	t.Helper()
 	hc := Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&hc)
 	}
 	h, err := New(hc)
 	if err != nil {
+		ln.Close()
 		t.Fatalf("New: %v", err)
 	}
 	srv := httptest.NewUnstartedServer(h)
@@ -78,7 +88,7 @@ func startStoreNode(t *testing.T, cfg raftstore.Config, mod func(*Config)) *test
 	srv.Listener = ln
 	srv.Start()
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	n := &testNode{t: t, dev: st, h: h, srv: srv, client: &http.Client{Transport: tr}}
+	n := &testNode{t: t, h: h, srv: srv, client: &http.Client{Transport: tr}}
 	t.Cleanup(func() {
 		h.Close()
 		srv.Close()

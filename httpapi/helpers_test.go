@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -284,26 +284,16 @@ type testNode struct {
 	client *http.Client
 }
 
-// startNode serves a handler over store on 127.0.0.1:0; cleanup closes the
-// handler, then the server.
+// startNode serves a handler over the fake store on 127.0.0.1:0; cleanup
+// closes the handler, then the server.
 func startNode(t *testing.T, store *fakeStore, mod func(*Config)) *testNode {
 	t.Helper()
-	cfg := Config{Store: store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if mod != nil {
-		mod(&cfg)
-	}
-	h, err := New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("listen: %v", err)
 	}
-	srv := httptest.NewServer(h)
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	n := &testNode{t: t, store: store, h: h, srv: srv, client: &http.Client{Transport: tr}}
-	t.Cleanup(func() {
-		h.Close()
-		srv.Close()
-		tr.CloseIdleConnections()
-	})
+	n := serveHandler(t, store, ln, mod)
+	n.store = store
 	return n
 }
 
