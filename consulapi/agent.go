@@ -400,6 +400,13 @@ func (h *Handler) instanceForCheck(checkIDArg string) (registry.Instance, bool) 
 // agentServices answers GET /v1/agent/services: with no agents, the
 // "agent" is the cluster, and its services are every instance, keyed by id.
 func (h *Handler) agentServices(w http.ResponseWriter, r *http.Request) {
+	agentList(h, w, r, func(in *registry.Instance) []*AgentService { return []*AgentService{h.agentService(in)} },
+		func(as *AgentService) string { return as.ID })
+}
+
+// agentList answers an agent listing (never blocking): what each readable
+// instance gives that matches ?filter, keyed by key.
+func agentList[T any](h *Handler, w http.ResponseWriter, r *http.Request, items func(*registry.Instance) []T, key func(T) string) {
 	q, err := h.parseQuery(r)
 	if err != nil {
 		h.native.WriteError(w, err)
@@ -407,14 +414,15 @@ func (h *Handler) agentServices(w http.ResponseWriter, r *http.Request) {
 	}
 	q.blocking = false
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
-		out := map[string]*AgentService{}
+		out := map[string]T{}
 		for _, v := range s.views {
 			for i := range v.Instances {
-				as := h.agentService(&v.Instances[i])
-				if ok, err := q.match(as); err != nil {
-					return nil, err
-				} else if ok {
-					out[as.ID] = as
+				for _, x := range items(&v.Instances[i]) {
+					if ok, err := q.match(x); err != nil {
+						return nil, err
+					} else if ok {
+						out[key(x)] = x
+					}
 				}
 			}
 		}
@@ -448,27 +456,7 @@ func (h *Handler) agentServiceByID(w http.ResponseWriter, r *http.Request) {
 // agentChecks answers GET /v1/agent/checks: every instance's check, keyed
 // by check id.
 func (h *Handler) agentChecks(w http.ResponseWriter, r *http.Request) {
-	q, err := h.parseQuery(r)
-	if err != nil {
-		h.native.WriteError(w, err)
-		return
-	}
-	q.blocking = false
-	h.readAll(w, r, q, func(s snapshot) (any, error) {
-		out := map[string]*HealthCheck{}
-		for _, v := range s.views {
-			for i := range v.Instances {
-				for _, c := range checks(&v.Instances[i]) {
-					if ok, err := q.match(c); err != nil {
-						return nil, err
-					} else if ok {
-						out[c.CheckID] = c
-					}
-				}
-			}
-		}
-		return out, nil
-	})
+	agentList(h, w, r, checks, func(c *HealthCheck) string { return c.CheckID })
 }
 
 // agentSelf answers GET /v1/agent/self with the sections tools read.
