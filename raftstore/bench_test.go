@@ -5,15 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/rosterhq/roster/internal/retry"
-	"io"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/rosterhq/roster/registry"
 )
@@ -71,24 +67,24 @@ func benchRegisterWith(b *testing.B, tune func(*Config)) {
 func BenchmarkBareRaftApply(b *testing.B) {
 	cmd := registry.EncodeRegister(testInstance("svc-1", "inst-1234567"), time.Now().UnixNano())
 	rafts := startBareCluster(b, 3)
-	var leader *raft.Raft
+	var leader *BareNode
 	retry.Eventually(b, 10*time.Second, func() error {
 		for _, r := range rafts {
-			if r.State() == raft.Leader {
+			if r.IsLeader() {
 				leader = r
 				return nil
 			}
 		}
 		return fmt.Errorf("no leader")
 	})
-	if err := leader.Barrier(5 * time.Second).Error(); err != nil {
+	if err := leader.Barrier(5 * time.Second); err != nil {
 		b.Fatal(err)
 	}
 	setClients(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := leader.Apply(cmd, 5*time.Second).Error(); err != nil {
+			if err := leader.Apply(cmd, 5*time.Second); err != nil {
 				b.Error(err)
 				return
 			}
@@ -97,73 +93,25 @@ func BenchmarkBareRaftApply(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "regs/s")
 }
 
-type nopFSM struct{}
-
-func (nopFSM) Apply(*raft.Log) any                 { return nil }
-func (nopFSM) Snapshot() (raft.FSMSnapshot, error) { return nopSnapshot{}, nil }
-func (nopFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
-
-type nopSnapshot struct{}
-
-func (nopSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
-func (nopSnapshot) Release()                             {}
-
-func startBareCluster(b *testing.B, n int) []*raft.Raft {
-	cfg := testConfig(b, "bare1")
-	if err := cfg.setDefaults(); err != nil {
-		b.Fatal(err)
-	}
-	hcl := newHCLog(cfg.Logger, "raft")
-	var rafts []*raft.Raft
-	var conf raft.Configuration
-	type node struct {
-		dir   string
-		id    string
-		trans *raft.NetworkTransport
-	}
-	var nodes []node
+func startBareCluster(b *testing.B, n int) []*BareNode {
+	var nodes []*BareNode
+	var peers []BarePeer
 	for i := range n {
-		stream, err := listenRaft("127.0.0.1:0", "", "")
+		id := fmt.Sprintf("bare-%d", i)
+		nd, err := ListenBareNode(id, b.TempDir(), "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hcl,
-		})
-		id := fmt.Sprintf("bare-%d", i)
-		nodes = append(nodes, node{dir: b.TempDir(), id: id, trans: trans})
-		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(id), Address: trans.LocalAddr()})
+		b.Cleanup(func() { nd.Close() })
+		nodes = append(nodes, nd)
+		peers = append(peers, BarePeer{ID: id, Addr: nd.Addr()})
 	}
 	for _, nd := range nodes {
-		bolt, err := openBolt(filepath.Join(nd.dir, raftDBFile))
-		if err != nil {
+		if err := nd.Bootstrap(peers); err != nil {
 			b.Fatal(err)
 		}
-		cache, err := raft.NewLogCache(logCacheSize, bolt)
-		if err != nil {
-			b.Fatal(err)
-		}
-		snaps, err := raft.NewFileSnapshotStoreWithLogger(nd.dir, snapshotsRetained, hcl)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rc := raftConfig(&cfg, nd.id, nil, hcl)
-		r, err := raft.NewRaft(rc, nopFSM{}, cache, bolt, snaps, nd.trans)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := r.BootstrapCluster(conf).Error(); err != nil {
-			b.Fatal(err)
-		}
-		rafts = append(rafts, r)
-		trans := nd.trans
-		b.Cleanup(func() {
-			r.Shutdown().Error()
-			trans.Close()
-			bolt.Close()
-		})
 	}
-	return rafts
+	return nodes
 }
 
 // BenchmarkRegisterVsBareRatio measures both in alternating half-second
@@ -174,10 +122,10 @@ func startBareCluster(b *testing.B, n int) []*raft.Raft {
 func BenchmarkRegisterVsBareRatio(b *testing.B) {
 	c := startCluster(b, 3)
 	rafts := startBareCluster(b, 3)
-	bareLeader := func() (leader *raft.Raft) {
+	bareLeader := func() (leader *BareNode) {
 		retry.Eventually(b, 10*time.Second, func() error {
 			for _, r := range rafts {
-				if r.State() == raft.Leader {
+				if r.IsLeader() {
 					leader = r
 					return nil
 				}
@@ -186,7 +134,7 @@ func BenchmarkRegisterVsBareRatio(b *testing.B) {
 		})
 		return leader
 	}
-	var bare atomic.Pointer[raft.Raft]
+	var bare atomic.Pointer[BareNode]
 	bare.Store(bareLeader())
 	var leader atomic.Pointer[Store]
 	leader.Store(c.waitForLeader())
@@ -217,7 +165,7 @@ func BenchmarkRegisterVsBareRatio(b *testing.B) {
 	for range b.N {
 		bareSum += round(func() bool {
 			r := bare.Load()
-			if err := r.Apply(cmd, 5*time.Second).Error(); err != nil {
+			if err := r.Apply(cmd, 5*time.Second); err != nil {
 				bare.CompareAndSwap(r, bareLeader())
 				return false
 			}
@@ -258,10 +206,10 @@ func BenchmarkWriteDepthVsBare(b *testing.B) {
 		clusters[i] = startCluster(b, 3, v.tune)
 	}
 	rafts := startBareCluster(b, 3)
-	bareLeader := func() (leader *raft.Raft) {
+	bareLeader := func() (leader *BareNode) {
 		retry.Eventually(b, 10*time.Second, func() error {
 			for _, r := range rafts {
-				if r.State() == raft.Leader {
+				if r.IsLeader() {
 					leader = r
 					return nil
 				}
@@ -270,7 +218,7 @@ func BenchmarkWriteDepthVsBare(b *testing.B) {
 		})
 		return leader
 	}
-	var bare atomic.Pointer[raft.Raft]
+	var bare atomic.Pointer[BareNode]
 	bare.Store(bareLeader())
 	cmd := registry.EncodeRegister(testInstance("svc-1", "inst-1234567"), time.Now().UnixNano())
 	ctx := context.Background()
@@ -300,7 +248,7 @@ func BenchmarkWriteDepthVsBare(b *testing.B) {
 	for range b.N {
 		bareSum += round(func() error {
 			r := bare.Load()
-			err := r.Apply(cmd, 5*time.Second).Error()
+			err := r.Apply(cmd, 5*time.Second)
 			if err != nil {
 				bare.CompareAndSwap(r, bareLeader())
 			}
