@@ -25,6 +25,7 @@ type serverFlags struct {
 	logLevel  string
 	logFormat string
 	shutdown  time.Duration
+	pprofAddr string
 }
 
 // stringList is a repeatable flag; from the environment it is comma-separated.
@@ -69,6 +70,7 @@ func newServerFlags(stderr io.Writer) *serverFlags {
 	fs.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&sf.shutdown, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&sf.pprofAddr, "pprof-addr", "", "serve Go's CPU, block, mutex and heap profiles at /debug/pprof/ on this address (off by default; turns on block and mutex sampling)")
 	sf.addSecurityFlags()
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: roster server [flags]
@@ -164,6 +166,14 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if sf.pprofAddr != "" {
+		stopPprof, err := servePprof(sf.pprofAddr, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "roster: %v\n", err)
+			return 1
+		}
+		defer stopPprof()
+	}
 	n, err := node.Start(sf.cfg)
 	if err != nil {
 		// One line naming the address or file and the cause (design.md,

@@ -39,6 +39,10 @@ func TestStartupFailuresSayWhyInOneLine(t *testing.T) {
 		{"dns port in use", func(t *testing.T, s *server) { occupy(t, s.dns) }, 1, "listen dns %dns: address already in use"},
 		{"raft port in use", func(t *testing.T, s *server) { occupy(t, s.raft) }, 1, "listen raft %raft: address already in use"},
 		{"gossip port in use", func(t *testing.T, s *server) { occupy(t, s.gossip) }, 1, "listen gossip %gossip: address already in use"},
+		{"pprof port in use", func(t *testing.T, s *server) {
+			occupy(t, s.http)
+			s.args = append(s.args, "--pprof-addr", s.http)
+		}, 1, "listen pprof %http: address already in use"},
 		{"data dir is a file", func(t *testing.T, s *server) {
 			if err := os.WriteFile(s.dataDir, []byte("x"), 0o600); err != nil {
 				t.Fatal(err)
