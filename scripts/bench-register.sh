@@ -1,54 +1,309 @@
 #!/usr/bin/env bash
-# Durable registrations on a 3-server cluster on loopback (fsync on), from a
-# second process: wrk with 64 connections registering unique instances
-# through the leader, while a second wrk reads a 10-instance service from a
-# follower. Prints registrations/s with latency percentiles, and the lookup
-# latency under that load (design.md: registration p99 < 50 ms, lookup p99
-# < 5 ms). Registrations spread over $SERVICES services (default 100);
-# SERVICES=1 puts them all in one service, whose view is copied on every
-# entry (the cost grows with the service's size). Needs wrk.
-# Usage: [SERVICES=N] scripts/bench-register.sh [seconds]
+# Durable registrations on 3 servers on loopback (fsync on), measured in one
+# run against a 3-member etcd's puts and a bare hashicorp/raft apply loop
+# with Roster's own log store and settings (bench/bareraft), in interleaved
+# rounds so that the shared machine's load hits all alike (issue #18,
+# design.md "Performance targets"). The load comes from a second process:
+# wrk, 64 connections, one new key or instance per request, for both etcd
+# and Roster. Each round measures, SECS seconds each:
+#   etcd      puts through etcd's leader (JSON gateway, POST /v3/kv/put)
+#   leader    registrations through Roster's leader, spread over 100 services
+#   bare      bench/bareraft: 64 applies in flight on the bare Raft leader
+#   follower  registrations through a follower (forwarded), 100 services
+#   big       registrations through the leader into one service, filled to
+#             BIG instances (default 30,000) before the first round
+#   lat       registrations through the leader (100 services) while hey
+#             looks up a 10-instance service on a follower at a paced
+#             LOOKUP_RATE (default 1,000/s): both latencies under write load
+#   lat-big   the same with the registrations into the big service
+# then prints each round, the medians and the ratios (leader/etcd target
+# >= 1.0, leader/bare goal 0.8, follower/leader >= 0.8, big/leader ~1.0,
+# registration p99 < 50 ms, lookup p99 < 5 ms). No rate of errors is ever
+# reported: a measurement that met a non-2xx answer, a socket error or a
+# failed apply (an election on a loaded machine) is discarded, said so and
+# taken again, RETRIES times at most (default 3) before the run fails; an
+# acknowledged write that did not land fails the run at once.
+#
+# PROFILE=DIR: the servers also serve pprof (--pprof-addr, block and mutex
+# sampling on); after the rounds one more leader phase takes a CPU profile
+# of the leader and another its block and mutex profiles, saved in DIR with
+# `go tool pprof -top` summaries. Rates measured with PROFILE set include
+# the sampling's cost.
+#
+# Ports: 43011-43053 (Roster), 43061-43073 (etcd). Needs wrk, hey, etcd
+# and etcdctl (Debian: apt-get install -y wrk hey etcd-server etcd-client),
+# curl, jq.
+# Usage: [BIG=N] [LOOKUP_RATE=N] [PROFILE=DIR] scripts/bench-register.sh [secs-per-phase] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}; services=${SERVICES:-100}
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
-work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+secs=${1:-5}; rounds=${2:-3}; big=${BIG:-30000}; lookup_rate=${LOOKUP_RATE:-1000}; profile=${PROFILE:-}
+for tool in wrk hey etcd etcdctl curl jq; do
+  command -v "$tool" >/dev/null || { echo "bench-register: $tool is needed (see the header of $0)" >&2; exit 1; }
+done
+export ETCDCTL_API=3
+work=$(mktemp -d)
+fail() {
+  echo "bench-register: FAIL: $*" >&2
+  for f in "$work"/*.log; do [ -f "$f" ] && { echo "--- $(basename "$f"), last lines:" >&2; tail -5 "$f" >&2; }; done
+  exit 1
+}
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+lua=scripts/lua
+# The ports must be free (the machine's ephemeral range covers them).
+for port in 4301{1..3} 4302{1..3} 4303{1..3} 4304{1..3} 4305{1..3} 4306{1..3} 4307{1..3}; do
+  if ss -Htan exclude time-wait "( sport = :$port )" | grep -q .; then fail "port $port is in use"; fi
+done
+
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$secs s per phase, $rounds rounds, 64 connections, big service filled to $big, lookups at $lookup_rate/s"
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
-# The whole load comes from one address: per-client rate limits off.
+CGO_ENABLED=0 go build -o "$work/bareraft" ./bench/bareraft
+
+# etcd: 3 members on loopback, each with its own data dir, fsync on (the default).
+cluster=e1=http://127.0.0.1:43071,e2=http://127.0.0.1:43072,e3=http://127.0.0.1:43073
+for i in 1 2 3; do
+  etcd --name e$i --data-dir "$work/e$i" --logger zap --log-level warn \
+    --listen-client-urls http://127.0.0.1:4306$i --advertise-client-urls http://127.0.0.1:4306$i \
+    --listen-peer-urls http://127.0.0.1:4307$i --initial-advertise-peer-urls http://127.0.0.1:4307$i \
+    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token roster-bench \
+    >"$work/e$i.log" 2>&1 &
+  pids+=($!)
+done
+etcd_endpoints=127.0.0.1:43061,127.0.0.1:43062,127.0.0.1:43063
+
+# Roster: 3 servers; the whole load comes from one address, so the
+# per-client rate limits are off.
 export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
 for i in 1 2 3; do
+  extra=()
+  [ -n "$profile" ] && extra=(--pprof-addr 127.0.0.1:4305$i)
   "$work/roster" server --node s$i --data-dir "$work/s$i" --bootstrap-expect 3 --log-level warn \
-    --http-addr 127.0.0.1:1951$i --dns-addr 127.0.0.1:1961$i --raft-addr 127.0.0.1:1931$i \
-    --gossip-addr 127.0.0.1:1941$i --join 127.0.0.1:19411 >"$work/s$i.log" 2>&1 &
+    --http-addr 127.0.0.1:4301$i --dns-addr 127.0.0.1:4302$i --raft-addr 127.0.0.1:4303$i \
+    --gossip-addr 127.0.0.1:4304$i --join 127.0.0.1:43041 "${extra[@]}" >"$work/s$i.log" 2>&1 &
+  pids+=($!)
 done
 for i in 1 2 3; do
-  for _ in $(seq 200); do curl -sf "localhost:1951$i/readyz" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 600); do curl -sf "localhost:4301$i/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "localhost:4301$i/readyz" >/dev/null || fail "roster s$i not ready within 60 s: $(curl -s "localhost:4301$i/readyz")"
 done
-leader=$(curl -sf localhost:19511/v1/cluster/leader | sed -E 's/.*"http_addr":"([^"]+)".*/\1/')
-follower=127.0.0.1:19511; [ "$leader" = "$follower" ] && follower=127.0.0.1:19512
+for _ in $(seq 100); do etcdctl --endpoints "$etcd_endpoints" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+etcdctl --endpoints "$etcd_endpoints" endpoint health >/dev/null 2>&1 || fail "etcd not healthy"
+
+# Where things are now (leadership can move on a loaded machine: asked
+# before every phase, waiting out an election).
+roster_leader() {
+  local l
+  for _ in $(seq 100); do
+    l=$(curl -sf localhost:43011/v1/cluster/leader | jq -r .http_addr) || true
+    [ -n "$l" ] && [ "$l" != null ] && { echo "$l"; return; }
+    sleep 0.1
+  done
+  fail "roster has had no leader for 10 s"
+}
+roster_follower() {
+  local l; l=$(roster_leader)
+  for i in 1 2 3; do [ "127.0.0.1:4301$i" != "$l" ] && { echo "127.0.0.1:4301$i"; return; }; done
+}
+etcd_leader() {
+  local l
+  for _ in $(seq 50); do
+    l=$(etcdctl --endpoints "$etcd_endpoints" endpoint status -w simple 2>/dev/null | awk -F', ' '$5 == "true" {print $1}') || true
+    [ -n "$l" ] && { echo "$l"; return; }
+    sleep 0.2
+  done
+  fail "etcd has had no leader for 10 s"
+}
+etcd_keys() { etcdctl --endpoints "$1" get "" --prefix --limit=1 -w json | jq ".count // 0"; }
+roster_instances() { curl -sf "http://$1/v1/services" | jq '[.services[].instances] | add // 0'; }
+service_instances() { curl -sf "http://$1/v1/services" | jq --arg n "$2" '[.services[] | select(.name == $n) | .instances] | add // 0'; }
+
+# A measurement that met an error (a non-2xx answer, a socket error, a
+# failed apply: an election on a loaded machine) is discarded, said so, and
+# taken again, up to RETRIES times; it never becomes a rate. A write that
+# was acknowledged and did not land fails the run at once.
+retries=${RETRIES:-3}
+discard=
+attempt() {
+  local tries=0
+  while :; do
+    discard=
+    "$@"
+    [ -z "$discard" ] && return
+    tries=$((tries + 1))
+    echo "  (measurement discarded, taken again: $discard)"
+    [ "$tries" -lt "$retries" ] || fail "$tries measurements in a row met errors ($*), last: $discard"
+  done
+}
+
+# wrk_run NAME URL LUA ARGS...: runs wrk for secs with 64 connections and
+# sets rate, p50, p99 (ms) and answered (requests answered); sets discard on
+# any error.
+run_id=0
+wrk_run() {
+  local name=$1 url=$2 script=$3; shift 3
+  local out="$work/$name.$run_id.txt"
+  wrk -t1 -c64 -d"${secs}s" --latency -s "$script" "$url" -- "$@" >"$out"
+  read -r rate p50 p99 answered bad errs < <(awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
+    /Requests\/sec:/ { rate = $2 }
+    / requests in / { done = $1 }
+    /Non-2xx or 3xx responses:/ { bad = $5 }
+    /Socket errors:/ { gsub(",", ""); errs = $4 + $6 + $8 + $10 }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+    END { printf "%.0f %.2f %.2f %d %d %d\n", rate, p50, p99, done, bad, errs }' "$out")
+  if [ "$bad" -ne 0 ] || [ "$errs" -ne 0 ] || [ "$answered" -eq 0 ]; then
+    discard="$bad non-2xx answers and $errs socket errors among $answered answered"
+  fi
+}
+# landed NAME BEFORE AFTER: every answered write is there (up to 64 more were
+# in flight when wrk stopped).
+landed() {
+  local got=$(($3 - $2))
+  [ "$got" -ge "$answered" ] && [ "$got" -le $((answered + 64)) ] || fail "$1: $answered writes answered but $got landed"
+}
+# hey_check FILE: reads hey's output of paced lookups; sets lrate, lp50,
+# lp99 (ms); sets discard on any error or non-200 answer.
+hey_check() {
+  read -r lrate lp50 lp99 lok < <(awk '
+    /Requests\/sec:/ { rate = $2 }
+    $1 == "50%" && $2 == "in" { p50 = $3 * 1000 } $1 == "99%" && $2 == "in" { p99 = $3 * 1000 }
+    /^  \[200\]/ { ok += $2 } /^  \[[0-9]+\]/ && !/\[200\]/ { bad = 1 }
+    /Error distribution:/ { bad = 1 }
+    END { printf "%.0f %.2f %.2f %d\n", rate, p50, p99, bad ? -1 : ok }' "$1")
+  [ "$lok" -gt 0 ] || discard="lookups met errors or non-200 answers: $(grep -A3 -E 'Status code|Error distribution' "$1" | tr -s ' \n\t' ' ')"
+}
+
+# Phases. Each prints one line and appends "round name rate p50 p99 ..." to
+# results.
+results="$work/results"
+: >"$results"
+record() { echo "$round $1 $rate $p50 $p99${2:+ $2}" >>"$results"; }
+phase_etcd() {
+  local l before after; l=$(etcd_leader); before=$(etcd_keys "$l")
+  run_id=$((run_id + 1))
+  wrk_run etcd "http://$l" "$lua/etcd-put.lua" "r$round-$run_id" 100
+  [ -n "$discard" ] && return
+  after=$(etcd_keys "$l"); landed etcd "$before" "$after"
+  printf '  %-52s %6s/s  p50 %6.2f ms  p99 %7.2f ms  (%d keys in etcd)\n' "etcd puts via leader $l" "$rate" "$p50" "$p99" "$after"
+  record etcd
+}
+phase_roster() { # name leader|follower services service-name what
+  local addr before after
+  if [ "$2" = leader ]; then addr=$(roster_leader); else addr=$(roster_follower); fi
+  before=$(roster_instances "$addr"); run_id=$((run_id + 1))
+  wrk_run "$1" "http://$addr" "$lua/roster-register.lua" "r$round-$run_id" "$3" "$4"
+  [ -n "$discard" ] && return
+  after=$(roster_instances "$addr"); landed "$1" "$before" "$after"
+  printf '  %-52s %6s/s  p50 %6.2f ms  p99 %7.2f ms  (%d instances)\n' "$5 $addr" "$rate" "$p50" "$p99" "$after"
+  record "$1"
+}
+phase_bare() {
+  local line
+  if ! line=$("$work/bareraft" -duration "${secs}s" -clients 64 2>"$work/bareraft.err"); then
+    discard="bench/bareraft: $(tail -1 "$work/bareraft.err")"
+    return
+  fi
+  read -r rate p50 p99 < <(echo "$line" | awk '{ printf "%.0f %.2f %.2f\n", $3, $6, $9 }')
+  printf '  %-52s %6s/s  p50 %6.2f ms  p99 %7.2f ms  %s\n' "bare raft (bench/bareraft)" "$rate" "$p50" "$p99" "${line#*ms p99 * ms }"
+  record bare
+}
+phase_latency() { # name services service-name what
+  local l f; l=$(roster_leader); f=$(roster_follower); run_id=$((run_id + 1))
+  hey -z "${secs}s" -c 4 -q $((lookup_rate / 4)) "http://$f/v1/services/web/instances" >"$work/hey.$run_id.txt" &
+  local hey=$!
+  wrk_run "$1" "http://$l" "$lua/roster-register.lua" "r$round-$run_id" "$2" "$3"
+  wait "$hey" || discard="hey failed: $(tail -1 "$work/hey.$run_id.txt")"
+  [ -n "$discard" ] && return
+  hey_check "$work/hey.$run_id.txt"
+  [ -n "$discard" ] && return
+  printf '  %-52s %6s/s  p50 %6.2f ms  p99 %7.2f ms  lookups on %s %s/s p50 %.2f ms p99 %.2f ms\n' \
+    "$4" "$rate" "$p50" "$p99" "$f" "$lrate" "$lp50" "$lp99"
+  record "$1" "$lp50 $lp99"
+}
+
+# 10 instances to look up, and the big service filled before measuring.
+l=$(roster_leader)
 for i in $(seq 10); do
-  curl -sf -X PUT "http://$leader/v1/services/web/instances/web-$i" -d "{\"address\":\"10.0.0.$i\",\"port\":80}" >/dev/null
+  curl -sf -X PUT "http://$l/v1/services/web/instances/web-$i" -d "{\"address\":\"10.0.0.$i\",\"port\":80}" >/dev/null
 done
-cat > "$work/reg.lua" <<LUA
-local services = $services
-LUA
-cat >> "$work/reg.lua" <<'LUA'
-local n = 0
-local tid = tostring(math.random(1, 1e9))
-wrk.method = "PUT"
-wrk.body = '{"address":"10.1.0.1","port":8080,"tags":["bench"],"ttl":"5m"}'
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/services/bench-" .. (n % services) .. "/instances/i-" .. tid .. "-" .. n)
-end
-LUA
-echo "leader $leader, lookups on follower $follower"
-echo "== registrations alone (64 connections to the leader)"
-wrk -t1 -c64 -d"${secs}s" --latency -s "$work/reg.lua" "http://$leader" | grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx"
-wrk -t1 -c8 -d"${secs}s" --latency "http://$follower/v1/services/web/instances" > "$work/lookup.txt" &
-lookups=$!
-wrk -t1 -c64 -d"${secs}s" --latency -s "$work/reg.lua" "http://$leader" > "$work/reg.txt"
-wait $lookups
-echo "== registrations with lookups running (64 connections to the leader)"; grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" "$work/reg.txt"
-echo "== lookups on a follower meanwhile (8 connections)"; grep -E "Requests/sec|^ +(50|90|99)%|Non-2xx" "$work/lookup.txt"
-echo "== services on the follower: $(curl -sf "http://$follower/v1/services" | grep -o '"name"' | wc -l)"
+echo "filling service big to $big instances..."
+fill=0
+while [ "$(service_instances "$(roster_leader)" big)" -lt "$big" ]; do
+  fill=$((fill + 1)); run_id=$((run_id + 1))
+  wrk_run fill "http://$(roster_leader)" "$lua/roster-register.lua" "fill-$fill" 1 big
+  [ -z "$discard" ] || echo "  (fill met errors, going on: $discard)"
+done
+echo "service big: $(service_instances "$(roster_leader)" big) instances"
+
+for round in $(seq "$rounds"); do
+  echo "round $round/$rounds (load average $(cut -d' ' -f1 /proc/loadavg))"
+  attempt phase_etcd
+  attempt phase_roster leader leader 100 bench "roster via leader, 100 services,"
+  attempt phase_bare
+  attempt phase_roster follower follower 100 bench "roster via follower, 100 services,"
+  attempt phase_roster big leader 1 big "roster via leader, one big service,"
+  attempt phase_latency lat 100 bench "latency: leader, 100 services"
+  attempt phase_latency latbig 1 big "latency: leader, one big service"
+done
+
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "service big ends with $(service_instances "$(roster_leader)" big) instances"
+# Summary: medians over rounds of each figure, and of each round's ratios.
+awk -v rounds="$rounds" '
+  function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+    return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+  }
+  function med(key, col,   i, a) { for (i = 1; i <= rounds; i++) a[i] = v[i, key, col]; return median(a, rounds) }
+  function ratio(x, y,   i, a, s) {
+    s = ""
+    for (i = 1; i <= rounds; i++) { a[i] = v[i, x, 3] / v[i, y, 3]; s = s sprintf("%s%.2f", i > 1 ? ", " : "", a[i]) }
+    return sprintf("**%.2f** (%s)", median(a, rounds), s)
+  }
+  { v[$1, $2, 3] = $3; v[$1, $2, 4] = $4; v[$1, $2, 5] = $5; v[$1, $2, 6] = $6; v[$1, $2, 7] = $7 }
+  END {
+    print ""
+    print "| measured (median of " rounds " rounds) | rate | p50 | p99 |"
+    print "|---|---|---|---|"
+    split("etcd leader bare follower big lat latbig", k, " ")
+    split("etcd puts via its leader|Roster via the leader, 100 services|bare hashicorp/raft loop|Roster via a follower, 100 services|Roster via the leader, one big service|Roster via the leader, lookups running|Roster into the big service, lookups running", label, "|")
+    for (i = 1; i <= 7; i++) printf "| %s | %.0f/s | %.1f ms | %.1f ms |\n", label[i], med(k[i], 3), med(k[i], 4), med(k[i], 5)
+    printf "| lookups on a follower (paced), registrations into 100 services | | %.2f ms | %.2f ms |\n", med("lat", 6), med("lat", 7)
+    printf "| lookups on a follower (paced), registrations into the big service | | %.2f ms | %.2f ms |\n", med("latbig", 6), med("latbig", 7)
+    print ""
+    print "| ratio, per round | target | median (rounds) |"
+    print "|---|---|---|"
+    printf "| leader / etcd | >= 1.0 | %s |\n", ratio("leader", "etcd")
+    printf "| leader / bare Raft | goal 0.8 | %s |\n", ratio("leader", "bare")
+    printf "| follower / leader | >= 0.8 | %s |\n", ratio("follower", "leader")
+    printf "| big service / 100 services | ~1.0 | %s |\n", ratio("big", "leader")
+  }' "$results"
+
+[ -z "$profile" ] && exit 0
+# Profiles of the leader under the same registration load (100 services).
+mkdir -p "$profile"
+l=$(roster_leader); n=${l##*:}; pp=127.0.0.1:4305${n: -1}
+round=profile
+echo "profiling the leader $l (pprof at $pp) into $profile"
+curl -sf -o "$profile/cpu.pprof" "http://$pp/debug/pprof/profile?seconds=$secs" &
+cpu=$!
+attempt phase_roster leader leader 100 bench "profile (CPU): roster via leader"
+wait "$cpu" || fail "CPU profile"
+curl -sf -o "$profile/block.pprof" "http://$pp/debug/pprof/block?seconds=$secs" &
+blk=$!
+curl -sf -o "$profile/mutex.pprof" "http://$pp/debug/pprof/mutex?seconds=$secs" &
+mtx=$!
+attempt phase_roster leader leader 100 bench "profile (block, mutex): roster via leader"
+wait "$blk" "$mtx" || fail "block or mutex profile"
+for p in cpu block mutex; do
+  go tool pprof -top -cum "$work/roster" "$profile/$p.pprof" 2>/dev/null | head -45 >"$profile/$p.top.txt"
+done
+cp "$work/roster" "$profile/roster"
+echo "profiles: $profile/{cpu,block,mutex}.pprof (binary: $profile/roster); summaries: $profile/*.top.txt"
