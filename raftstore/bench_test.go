@@ -93,22 +93,24 @@ func BenchmarkBareRaftApply(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "regs/s")
 }
 
-func startBareCluster(b *testing.B, n int) []*BareNode {
+// startBareCluster starts n bare nodes on free loopback ports, each with
+// its own data dir, bootstrapped together.
+func startBareCluster(tb testing.TB, n int) []*BareNode {
 	var nodes []*BareNode
 	var peers []BarePeer
 	for i := range n {
 		id := fmt.Sprintf("bare-%d", i)
-		nd, err := ListenBareNode(id, b.TempDir(), "127.0.0.1:0")
+		nd, err := ListenBareNode(id, tb.TempDir(), "127.0.0.1:0")
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		b.Cleanup(func() { nd.Close() })
+		tb.Cleanup(func() { nd.Close() })
 		nodes = append(nodes, nd)
 		peers = append(peers, BarePeer{ID: id, Addr: nd.Addr()})
 	}
 	for _, nd := range nodes {
 		if err := nd.Bootstrap(peers); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	return nodes

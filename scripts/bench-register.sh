@@ -150,14 +150,15 @@ wrk_run() {
   local name=$1 url=$2 script=$3; shift 3
   local out="$work/$name.$run_id.txt"
   wrk -t1 -c64 -d"${secs}s" --latency -s "$script" "$url" -- "$@" >"$out"
-  read -r rate p50 p99 answered bad errs < <(awk '
+  read -r rate p50 p99 answered bad errs avg < <(awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; return v * 1000 }
     /Requests\/sec:/ { rate = $2 }
+    $1 == "Latency" && $2 != "Distribution" { avg = ms($2) }
     / requests in / { done = $1 }
     /Non-2xx or 3xx responses:/ { bad = $5 }
     /Socket errors:/ { gsub(",", ""); errs = $4 + $6 + $8 + $10 }
     $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
-    END { printf "%.0f %.2f %.2f %d %d %d\n", rate, p50, p99, done, bad, errs }' "$out")
+    END { printf "%.0f %.2f %.2f %d %d %d %.2f\n", rate, p50, p99, done, bad, errs, avg }' "$out")
   if [ "$bad" -ne 0 ] || [ "$errs" -ne 0 ] || [ "$answered" -eq 0 ]; then
     discard="$bad non-2xx answers and $errs socket errors among $answered answered"
   fi
@@ -287,15 +288,43 @@ awk -v rounds="$rounds" '
   }' "$results"
 
 [ -z "$profile" ] && exit 0
-# Profiles of the leader under the same registration load (100 services).
+# Profiles of the leader under the same registration load (100 services),
+# and where a registration's time goes by the servers' own histograms
+# (means over the CPU-profile phase).
 mkdir -p "$profile"
-l=$(roster_leader); n=${l##*:}; pp=127.0.0.1:4305${n: -1}
+l=$(roster_leader); f=$(roster_follower); pp=127.0.0.1:4305${l: -1}
 round=profile
 echo "profiling the leader $l (pprof at $pp) into $profile"
+curl -sf "http://$l/metrics" >"$work/m-leader-0"; curl -sf "http://$f/metrics" >"$work/m-follower-0"
+t0=$(date +%s.%N)
 curl -sf -o "$profile/cpu.pprof" "http://$pp/debug/pprof/profile?seconds=$secs" &
 cpu=$!
 attempt phase_roster leader leader 100 bench "profile (CPU): roster via leader"
 wait "$cpu" || fail "CPU profile"
+t1=$(date +%s.%N)
+curl -sf "http://$l/metrics" >"$work/m-leader-1"; curl -sf "http://$f/metrics" >"$work/m-follower-1"
+# hist FILE0 FILE1 SERIES: "sum count" of a histogram's growth between two scrapes.
+hist() {
+  awk -v n="$3" 'FNR == 1 { k++ } $1 == n "_sum" { s[k] = $2 } $1 == n "_count" { c[k] = $2 }
+    END { printf "%.9f %d\n", s[2] - s[1], c[2] - c[1] }' "$1" "$2"
+}
+read -r http_s http_n < <(awk 'FNR == 1 { k++ } $1 == "roster_http_request_duration_seconds_sum{route=\"register\"}" { s[k] = $2 }
+  $1 == "roster_http_request_duration_seconds_count{route=\"register\"}" { c[k] = $2 }
+  END { printf "%.9f %d\n", s[2] - s[1], c[2] - c[1] }' "$work/m-leader-0" "$work/m-leader-1")
+read -r store_s store_n < <(hist "$work/m-leader-0" "$work/m-leader-1" roster_raft_apply_duration_seconds)
+read -r cmds entries < <(hist "$work/m-leader-0" "$work/m-leader-1" roster_raft_commands_per_entry)
+read -r lapp_s lapp_n < <(hist "$work/m-leader-0" "$work/m-leader-1" roster_raft_log_append_duration_seconds)
+read -r fapp_s fapp_n < <(hist "$work/m-follower-0" "$work/m-follower-1" roster_raft_log_append_duration_seconds)
+awk -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v hs="$http_s" -v hn="$http_n" -v ss="$store_s" -v sn="$store_n" \
+  -v cmds="$cmds" -v ent="$entries" -v ls="$lapp_s" -v ln="$lapp_n" -v fs="$fapp_s" -v fn="$fapp_n" -v cavg="$avg" -v cp99="$p99" 'BEGIN {
+  printf "  where a registration goes (server histograms, %.1f s, leader %s):\n", wall, "'"$l"'"
+  printf "    %d entries, %.1f registrations per entry, %.0f entries/s: %.2f ms of wall time per entry\n", ent, cmds / ent, ent / wall, 1000 * wall / ent
+  printf "    leader log append (bbolt commit + fsync): %.2f ms mean over %d appends, busy %.0f%% of the time\n", 1000 * ls / ln, ln, 100 * ls / wall
+  printf "    follower log append: %.2f ms mean over %d appends, busy %.0f%%\n", 1000 * fs / fn, fn, 100 * fs / wall
+  printf "    in the store (queue + Raft round + apply): %.2f ms mean\n", 1000 * ss / sn
+  printf "    in the HTTP handler (decode + store + answer): %.2f ms mean over %d\n", 1000 * hs / hn, hn
+  printf "    as wrk saw it: %.2f ms mean, p99 %.2f ms (beyond the handler: the loopback, the accept queue, waiting for a core)\n", cavg, cp99
+}' | tee "$profile/breakdown.txt"
 curl -sf -o "$profile/block.pprof" "http://$pp/debug/pprof/block?seconds=$secs" &
 blk=$!
 curl -sf -o "$profile/mutex.pprof" "http://$pp/debug/pprof/mutex?seconds=$secs" &
@@ -303,7 +332,7 @@ mtx=$!
 attempt phase_roster leader leader 100 bench "profile (block, mutex): roster via leader"
 wait "$blk" "$mtx" || fail "block or mutex profile"
 for p in cpu block mutex; do
-  go tool pprof -top -cum "$work/roster" "$profile/$p.pprof" 2>/dev/null | head -45 >"$profile/$p.top.txt"
+  go tool pprof -top -cum "$work/roster" "$profile/$p.pprof" 2>/dev/null | head -60 >"$profile/$p.top.txt"
 done
 cp "$work/roster" "$profile/roster"
 echo "profiles: $profile/{cpu,block,mutex}.pprof (binary: $profile/roster); summaries: $profile/*.top.txt"
