@@ -12,8 +12,11 @@
 #   follower  registrations through a follower (forwarded), 100 services
 #   big       registrations through the leader into one service, filled to
 #             BIG instances (default 30,000) before the first round
-#   lat       registrations through the leader (100 services) while hey
-#             looks up a 10-instance service on a follower at a paced
+#   lat       registrations through the leader (100 services) from
+#             bench/regload (64 connections, as wrk, but it reports each
+#             registration's own latency: wrk 4 corrects its percentiles
+#             for coordinated omission, see bench/regload) while hey looks
+#             up a 10-instance service on a follower at a paced
 #             LOOKUP_RATE (default 1,000/s): both latencies under write load
 #   lat-big   the same with the registrations into the big service
 # then prints each round, the medians and the ratios (leader/etcd target
@@ -31,7 +34,8 @@
 # goes by the servers' own histograms. Rates measured with PROFILE set
 # include the sampling's cost; rounds 0 runs only the profile phases.
 #
-# Ports: 43011-43053 (Roster), 43061-43073 (etcd). Needs wrk, hey, etcd
+# Ports: 43k11-43k53 (Roster), 43k61-43k73 (etcd), k the first block of
+# 0-9 that is free. Needs wrk, hey, etcd
 # and etcdctl (Debian: apt-get install -y wrk hey etcd-server etcd-client),
 # curl, jq.
 # Usage: [BIG=N] [LOOKUP_RATE=N] [PROFILE=DIR] scripts/bench-register.sh [secs-per-phase] [rounds]
@@ -56,43 +60,51 @@ cleanup() {
 }
 trap cleanup EXIT
 lua=scripts/lua
-# The ports must be free (the machine's ephemeral range covers them).
-for port in 4301{1..3} 4302{1..3} 4303{1..3} 4304{1..3} 4305{1..3} 4306{1..3} 4307{1..3}; do
-  if ss -Htan exclude time-wait "( sport = :$port )" | grep -q .; then fail "port $port is in use"; fi
+# Ports 43k11-43k73 for the first k (0-9) whose ports are all free: the
+# machine's ephemeral range covers them, so a client elsewhere may hold one.
+pb=
+for k in 0 1 2 3 4 5 6 7 8 9; do
+  used=
+  for port in 43${k}{1,2,3,4,5,6,7}{1,2,3}; do
+    if [ -n "$(ss -Htan exclude time-wait "( sport = :$port )")" ]; then used=$port; break; fi
+  done
+  [ -z "$used" ] && { pb=43$k; break; }
 done
+[ -n "$pb" ] || fail "no free block of ports in 43011-43973"
 
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$secs s per phase, $rounds rounds, 64 connections, big service filled to $big, lookups at $lookup_rate/s"
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
 CGO_ENABLED=0 go build -o "$work/bareraft" ./bench/bareraft
+CGO_ENABLED=0 go build -o "$work/regload" ./bench/regload
 
 # etcd: 3 members on loopback, each with its own data dir, fsync on (the default).
-cluster=e1=http://127.0.0.1:43071,e2=http://127.0.0.1:43072,e3=http://127.0.0.1:43073
+cluster=e1=http://127.0.0.1:${pb}71,e2=http://127.0.0.1:${pb}72,e3=http://127.0.0.1:${pb}73
 for i in 1 2 3; do
   etcd --name e$i --data-dir "$work/e$i" --logger zap --log-level warn \
-    --listen-client-urls http://127.0.0.1:4306$i --advertise-client-urls http://127.0.0.1:4306$i \
-    --listen-peer-urls http://127.0.0.1:4307$i --initial-advertise-peer-urls http://127.0.0.1:4307$i \
+    --listen-client-urls http://127.0.0.1:${pb}6$i --advertise-client-urls http://127.0.0.1:${pb}6$i \
+    --listen-peer-urls http://127.0.0.1:${pb}7$i --initial-advertise-peer-urls http://127.0.0.1:${pb}7$i \
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token roster-bench \
     >"$work/e$i.log" 2>&1 &
   pids+=($!)
 done
-etcd_endpoints=127.0.0.1:43061,127.0.0.1:43062,127.0.0.1:43063
+etcd_endpoints=127.0.0.1:${pb}61,127.0.0.1:${pb}62,127.0.0.1:${pb}63
 
 # Roster: 3 servers; the whole load comes from one address, so the
 # per-client rate limits are off.
 export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
 for i in 1 2 3; do
   extra=()
-  [ -n "$profile" ] && extra=(--pprof-addr 127.0.0.1:4305$i)
+  [ -n "$profile" ] && extra=(--pprof-addr 127.0.0.1:${pb}5$i)
   "$work/roster" server --node s$i --data-dir "$work/s$i" --bootstrap-expect 3 --log-level warn \
-    --http-addr 127.0.0.1:4301$i --dns-addr 127.0.0.1:4302$i --raft-addr 127.0.0.1:4303$i \
-    --gossip-addr 127.0.0.1:4304$i --join 127.0.0.1:43041 "${extra[@]}" >"$work/s$i.log" 2>&1 &
+    --http-addr 127.0.0.1:${pb}1$i --dns-addr 127.0.0.1:${pb}2$i --raft-addr 127.0.0.1:${pb}3$i \
+    --gossip-addr 127.0.0.1:${pb}4$i --join 127.0.0.1:${pb}41 "${extra[@]}" >"$work/s$i.log" 2>&1 &
   pids+=($!)
 done
 for i in 1 2 3; do
-  for _ in $(seq 600); do curl -sf "localhost:4301$i/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "localhost:4301$i/readyz" >/dev/null || fail "roster s$i not ready within 60 s: $(curl -s "localhost:4301$i/readyz")"
+  for _ in $(seq 600); do curl -sf "localhost:${pb}1$i/readyz" >/dev/null && break; sleep 0.1; done
+  curl -sf "localhost:${pb}1$i/readyz" >/dev/null || fail "roster s$i not ready within 60 s: $(curl -s "localhost:${pb}1$i/readyz")"
 done
 for _ in $(seq 100); do etcdctl --endpoints "$etcd_endpoints" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 etcdctl --endpoints "$etcd_endpoints" endpoint health >/dev/null 2>&1 || fail "etcd not healthy"
@@ -102,7 +114,7 @@ etcdctl --endpoints "$etcd_endpoints" endpoint health >/dev/null 2>&1 || fail "e
 roster_leader() {
   local l
   for _ in $(seq 100); do
-    l=$(curl -sf localhost:43011/v1/cluster/leader | jq -r .http_addr) || true
+    l=$(curl -sf localhost:${pb}11/v1/cluster/leader | jq -r .http_addr) || true
     [ -n "$l" ] && [ "$l" != null ] && { echo "$l"; return; }
     sleep 0.1
   done
@@ -110,7 +122,7 @@ roster_leader() {
 }
 roster_follower() {
   local l; l=$(roster_leader)
-  for i in 1 2 3; do [ "127.0.0.1:4301$i" != "$l" ] && { echo "127.0.0.1:4301$i"; return; }; done
+  for i in 1 2 3; do [ "127.0.0.1:${pb}1$i" != "$l" ] && { echo "127.0.0.1:${pb}1$i"; return; }; done
 }
 etcd_leader() {
   local l
@@ -217,14 +229,19 @@ phase_bare() {
   record bare
 }
 phase_latency() { # name services service-name what
-  local l f; l=$(roster_leader); f=$(roster_follower); run_id=$((run_id + 1))
+  local l f line before after; l=$(roster_leader); f=$(roster_follower); run_id=$((run_id + 1))
+  before=$(roster_instances "$l")
   hey -z "${secs}s" -c 4 -q $((lookup_rate / 4)) "http://$f/v1/services/web/instances" >"$work/hey.$run_id.txt" &
   local hey=$!
-  wrk_run "$1" "http://$l" "$lua/roster-register.lua" "r$round-$run_id" "$2" "$3"
+  if ! line=$("$work/regload" -addr "$l" -duration "${secs}s" -conns 64 -services "$2" -service "$3" -prefix "r$round-$run_id" 2>"$work/regload.err"); then
+    discard="bench/regload: $(tail -1 "$work/regload.err")"
+  fi
   wait "$hey" || discard="hey failed: $(tail -1 "$work/hey.$run_id.txt")"
   [ -n "$discard" ] && return
   hey_check "$work/hey.$run_id.txt"
   [ -n "$discard" ] && return
+  read -r rate p50 p99 answered < <(echo "$line" | awk '{ sub(/\(/, "", $10); printf "%.0f %.2f %.2f %d\n", $2, $5, $8, $10 }')
+  after=$(roster_instances "$l"); landed "$1" "$before" "$after"
   printf '  %-52s %6s/s  p50 %6.2f ms  p99 %7.2f ms  lookups on %s %s/s p50 %.2f ms p99 %.2f ms\n' \
     "$4" "$rate" "$p50" "$p99" "$f" "$lrate" "$lp50" "$lp99"
   record "$1" "$lp50 $lp99"
@@ -251,8 +268,8 @@ for round in $(seq "$rounds"); do
   attempt phase_bare
   attempt phase_roster follower follower 100 bench "roster via follower, 100 services,"
   attempt phase_roster big leader 1 big "roster via leader, one big service,"
-  attempt phase_latency lat 100 bench "latency: leader, 100 services"
-  attempt phase_latency latbig 1 big "latency: leader, one big service"
+  attempt phase_latency lat 100 bench "latency (regload): leader, 100 services"
+  attempt phase_latency latbig 1 big "latency (regload): leader, one big service"
 done
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -275,10 +292,12 @@ echo "service big ends with $(service_instances "$(roster_leader)" big) instance
     print "| measured (median of " rounds " rounds) | rate | p50 | p99 |"
     print "|---|---|---|---|"
     split("etcd leader bare follower big lat latbig", k, " ")
-    split("etcd puts via its leader|Roster via the leader, 100 services|bare hashicorp/raft loop|Roster via a follower, 100 services|Roster via the leader, one big service|Roster via the leader, lookups running|Roster into the big service, lookups running", label, "|")
+    split("etcd puts via its leader (wrk)|Roster via the leader, 100 services (wrk)|bare hashicorp/raft loop (applies in the leader process)|Roster via a follower, 100 services (wrk)|Roster via the leader, one big service (wrk)|Roster via the leader, 100 services, lookups running (regload)|Roster into the big service, lookups running (regload)", label, "|")
     for (i = 1; i <= 7; i++) printf "| %s | %.0f/s | %.1f ms | %.1f ms |\n", label[i], med(k[i], 3), med(k[i], 4), med(k[i], 5)
-    printf "| lookups on a follower (paced), registrations into 100 services | | %.2f ms | %.2f ms |\n", med("lat", 6), med("lat", 7)
-    printf "| lookups on a follower (paced), registrations into the big service | | %.2f ms | %.2f ms |\n", med("latbig", 6), med("latbig", 7)
+    printf "| lookups on a follower (hey, paced), registrations into 100 services | | %.2f ms | %.2f ms |\n", med("lat", 6), med("lat", 7)
+    printf "| lookups on a follower (hey, paced), registrations into the big service | | %.2f ms | %.2f ms |\n", med("latbig", 6), med("latbig", 7)
+    print ""
+    print "wrk rows: latency as wrk 4 reports it, corrected for coordinated omission; regload, hey and bare rows: as each request saw it."
     print ""
     print "| ratio, per round | target | median (rounds) |"
     print "|---|---|---|"
@@ -293,7 +312,7 @@ echo "service big ends with $(service_instances "$(roster_leader)" big) instance
 # and where a registration's time goes by the servers' own histograms
 # (means over the CPU-profile phase).
 mkdir -p "$profile"
-l=$(roster_leader); f=$(roster_follower); pp=127.0.0.1:4305${l: -1}
+l=$(roster_leader); f=$(roster_follower); pp=127.0.0.1:${pb}5${l: -1}
 round=profile
 echo "profiling the leader $l (pprof at $pp) into $profile"
 curl -sf "http://$l/metrics" >"$work/m-leader-0"; curl -sf "http://$f/metrics" >"$work/m-follower-0"
@@ -317,14 +336,15 @@ read -r cmds entries < <(hist "$work/m-leader-0" "$work/m-leader-1" roster_raft_
 read -r lapp_s lapp_n < <(hist "$work/m-leader-0" "$work/m-leader-1" roster_raft_log_append_duration_seconds)
 read -r fapp_s fapp_n < <(hist "$work/m-follower-0" "$work/m-follower-1" roster_raft_log_append_duration_seconds)
 awk -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" -v hs="$http_s" -v hn="$http_n" -v ss="$store_s" -v sn="$store_n" \
-  -v cmds="$cmds" -v ent="$entries" -v ls="$lapp_s" -v ln="$lapp_n" -v fs="$fapp_s" -v fn="$fapp_n" -v cavg="$avg" -v cp99="$p99" 'BEGIN {
+  -v cmds="$cmds" -v ent="$entries" -v ls="$lapp_s" -v ln="$lapp_n" -v fs="$fapp_s" -v fn="$fapp_n" -v cavg="$avg" -v cp99="$p99" -v crate="$rate" 'BEGIN {
   printf "  where a registration goes (server histograms, %.1f s, leader %s):\n", wall, "'"$l"'"
   printf "    %d entries, %.1f registrations per entry, %.0f entries/s: %.2f ms of wall time per entry\n", ent, cmds / ent, ent / wall, 1000 * wall / ent
   printf "    leader log append (bbolt commit + fsync): %.2f ms mean over %d appends, busy %.0f%% of the time\n", 1000 * ls / ln, ln, 100 * ls / wall
   printf "    follower log append: %.2f ms mean over %d appends, busy %.0f%%\n", 1000 * fs / fn, fn, 100 * fs / wall
   printf "    in the store (queue + Raft round + apply): %.2f ms mean\n", 1000 * ss / sn
   printf "    in the HTTP handler (decode + store + answer): %.2f ms mean over %d\n", 1000 * hs / hn, hn
-  printf "    as wrk saw it: %.2f ms mean, p99 %.2f ms (beyond the handler: the loopback, the accept queue, waiting for a core)\n", cavg, cp99
+  cycle = 1000 * 64 / crate
+  printf "    one request cycle of a connection (64 / rate, Little'"'"'s law): %.2f ms, %.2f ms of it outside the handler (the loopback, parsing, wrk, waiting for a core); wrk: mean %.2f ms, p99 %.2f ms\n", cycle, cycle - 1000 * hs / hn, cavg, cp99
 }' | tee "$profile/breakdown.txt"
 curl -sf -o "$profile/block.pprof" "http://$pp/debug/pprof/block?seconds=$secs" &
 blk=$!
