@@ -33,6 +33,8 @@
 # `go tool pprof -top` summaries, and prints where a registration's time
 # goes by the servers' own histograms. Rates measured with PROFILE set
 # include the sampling's cost; rounds 0 runs only the profile phases.
+# PROFILE_INTO=big profiles registrations into the big service instead of
+# 100 services.
 #
 # Ports: 43k11-43k53 (Roster), 43k61-43k73 (etcd), k the first block of
 # 0-9 that is free. Needs wrk, hey, etcd
@@ -315,12 +317,14 @@ echo "service big ends with $(service_instances "$(roster_leader)" big) instance
 mkdir -p "$profile"
 l=$(roster_leader); f=$(roster_follower); pp=127.0.0.1:${pb}5${l: -1}
 round=profile
+into=(100 bench)
+[ "${PROFILE_INTO:-}" = big ] && into=(1 big)
 echo "profiling the leader $l (pprof at $pp) into $profile"
 curl -sf "http://$l/metrics" >"$work/m-leader-0"; curl -sf "http://$f/metrics" >"$work/m-follower-0"
 t0=$(date +%s.%N)
 curl -sf -o "$profile/cpu.pprof" "http://$pp/debug/pprof/profile?seconds=$secs" &
 cpu=$!
-attempt phase_roster leader leader 100 bench "profile (CPU): roster via leader"
+attempt phase_roster leader leader "${into[@]}" "profile (CPU): roster via leader, ${into[0]} service(s),"
 wait "$cpu" || fail "CPU profile"
 t1=$(date +%s.%N)
 curl -sf "http://$l/metrics" >"$work/m-leader-1"; curl -sf "http://$f/metrics" >"$work/m-follower-1"
@@ -351,7 +355,7 @@ curl -sf -o "$profile/block.pprof" "http://$pp/debug/pprof/block?seconds=$secs" 
 blk=$!
 curl -sf -o "$profile/mutex.pprof" "http://$pp/debug/pprof/mutex?seconds=$secs" &
 mtx=$!
-attempt phase_roster leader leader 100 bench "profile (block, mutex): roster via leader"
+attempt phase_roster leader leader "${into[@]}" "profile (block, mutex): roster via leader, ${into[0]} service(s),"
 wait "$blk" "$mtx" || fail "block or mutex profile"
 for p in cpu block mutex; do
   go tool pprof -top -cum "$work/roster" "$profile/$p.pprof" 2>/dev/null | head -60 >"$profile/$p.top.txt"
