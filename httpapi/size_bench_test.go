@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rosterhq/roster/registry"
+)
+
+// BenchmarkServiceSize measures the default listing of one service of 1k,
+// 30k or 100k instances through the handler: "steady" reads an unchanged
+// service (the cached answer), "first-after-change" changes one instance
+// and then reads (the answer rebuilt once), "change" is the write alone.
+//
+//	go test -run '^$' -bench ServiceSize -benchmem ./httpapi
+func BenchmarkServiceSize(b *testing.B) {
+	for _, n := range []int{1_000, 30_000, 100_000} {
+		fc := newFakeCluster()
+		for start := 0; start < n; start += 1000 {
+			cmds := make([][]byte, 0, 1000)
+			for i := start; i < min(start+1000, n); i++ {
+				cmds = append(cmds, registry.EncodeRegister(sizeInstance(i, 8080), 1))
+			}
+			if res := fc.apply(registry.EncodeBatch(cmds)); res.Err != nil {
+				b.Fatal(res.Err)
+			}
+		}
+		h, err := New(Config{Store: newLeaderStore(fc), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/v1/services/web/instances", nil)
+		w := &discardWriter{hdr: make(http.Header)}
+		serve := func(b *testing.B) {
+			clear(w.hdr)
+			w.n = 0
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK || w.n < n*100 {
+				b.Fatalf("answered %d with %d bytes", w.status, w.n)
+			}
+		}
+		changes := make([][]byte, 2*1024)
+		for i := range changes {
+			changes[i] = registry.EncodeRegister(sizeInstance((i%1024)*(n/1024), 8000+i/1024), 1)
+		}
+		b.Run(fmt.Sprintf("steady/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				serve(b)
+			}
+		})
+		b.Run(fmt.Sprintf("first-after-change/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				fc.apply(changes[i%len(changes)])
+				serve(b)
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("change/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				fc.apply(changes[i%len(changes)])
+				i++
+			}
+		})
+		h.Close()
+	}
+}
+
+func sizeInstance(i, port int) registry.Instance {
+	return registry.Instance{
+		Service: "web", ID: fmt.Sprintf("web-%06d", i), Address: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255),
+		Port: port, Tags: []string{"v1", "http"}, Meta: map[string]string{"zone": "eu-1a"}, TTL: 10 * time.Second,
+	}
+}
