@@ -380,9 +380,9 @@ func (h *Handler) instanceForCheck(checkIDArg string) (registry.Instance, bool) 
 		idx := cat.Index()
 		ids := map[string]string{}
 		for _, v := range h.snapshot().views {
-			for i := range v.Instances {
-				if c := v.Instances[i].Meta[metaCheckID]; c != "" {
-					ids[c] = v.Instances[i].ID
+			for in := range v.All() {
+				if c := in.Meta[metaCheckID]; c != "" {
+					ids[c] = in.ID
 				}
 			}
 		}
@@ -416,8 +416,8 @@ func agentList[T any](h *Handler, w http.ResponseWriter, r *http.Request, items 
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
 		out := map[string]T{}
 		for _, v := range s.views {
-			for i := range v.Instances {
-				for _, x := range items(&v.Instances[i]) {
+			for in := range v.All() {
+				for _, x := range items(in) {
 					if ok, err := q.match(x); err != nil {
 						return nil, err
 					} else if ok {

@@ -58,8 +58,7 @@ func (h *Handler) catalogServices(w http.ResponseWriter, r *http.Request) {
 		for _, v := range s.views {
 			var tags []string
 			found := false
-			for i := range v.Instances {
-				in := &v.Instances[i]
+			for in := range v.All() {
 				if !hasTags(in, q.tags) {
 					continue
 				}
@@ -97,8 +96,7 @@ func (h *Handler) catalogService(w http.ResponseWriter, r *http.Request) {
 	}
 	h.readService(w, r, q, serviceVar(r), cacheCatalog, func(v *registry.ServiceView) (any, error) {
 		out := []*ServiceNode{}
-		for i := range v.Instances {
-			in := &v.Instances[i]
+		for in := range v.All() {
 			if !hasTags(in, q.tags) {
 				continue
 			}
@@ -117,8 +115,7 @@ func (h *Handler) catalogService(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) nodes(s snapshot) []*Node {
 	byName := map[string]*Node{}
 	for _, v := range s.views {
-		for i := range v.Instances {
-			in := &v.Instances[i]
+		for in := range v.All() {
 			n, ok := byName[nodeName(in)]
 			if !ok {
 				byName[nodeName(in)] = h.node(in)
@@ -161,9 +158,9 @@ func (h *Handler) catalogNodes(w http.ResponseWriter, r *http.Request) {
 func onNode(s snapshot, node string) []*registry.Instance {
 	var out []*registry.Instance
 	for _, v := range s.views {
-		for i := range v.Instances {
-			if nodeName(&v.Instances[i]) == node {
-				out = append(out, &v.Instances[i])
+		for in := range v.All() {
+			if nodeName(in) == node {
+				out = append(out, in)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package consulapi
 
 import (
+	"iter"
 	"net/http"
 	"strconv"
 
@@ -61,16 +62,15 @@ func (h *Handler) healthChecks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.readService(w, r, q, serviceVar(r), noCache, func(v *registry.ServiceView) (any, error) {
-		return filterChecks(q, v.Instances, func(*registry.Instance, *HealthCheck) bool { return true })
+		return filterChecks(q, v.All(), func(*registry.Instance, *HealthCheck) bool { return true })
 	})
 }
 
 // filterChecks returns the checks of the instances that keep selects and
 // that pass the query's filter.
-func filterChecks(q query, insts []registry.Instance, keep func(*registry.Instance, *HealthCheck) bool) ([]*HealthCheck, error) {
+func filterChecks(q query, insts iter.Seq[*registry.Instance], keep func(*registry.Instance, *HealthCheck) bool) ([]*HealthCheck, error) {
 	out := []*HealthCheck{}
-	for i := range insts {
-		in := &insts[i]
+	for in := range insts {
 		for _, c := range checks(in) {
 			if !keep(in, c) {
 				continue
@@ -101,7 +101,7 @@ func (h *Handler) healthState(w http.ResponseWriter, r *http.Request) {
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
 		out := []*HealthCheck{}
 		for _, v := range s.views {
-			part, err := filterChecks(q, v.Instances, func(_ *registry.Instance, c *HealthCheck) bool {
+			part, err := filterChecks(q, v.All(), func(_ *registry.Instance, c *HealthCheck) bool {
 				return state == "any" || c.Status == state
 			})
 			if err != nil {
@@ -125,7 +125,7 @@ func (h *Handler) healthNode(w http.ResponseWriter, r *http.Request) {
 	h.readAll(w, r, q, func(s snapshot) (any, error) {
 		out := []*HealthCheck{}
 		for _, v := range s.views {
-			part, err := filterChecks(q, v.Instances, func(in *registry.Instance, _ *HealthCheck) bool { return nodeName(in) == node })
+			part, err := filterChecks(q, v.All(), func(in *registry.Instance, _ *HealthCheck) bool { return nodeName(in) == node })
 			if err != nil {
 				return nil, err
 			}

@@ -24,8 +24,7 @@ func (s *Server) serviceAnswer(p parsedName, qname string, qtype uint16, view *r
 	exists := false
 	if view != nil {
 		index = view.Index
-		for i := range view.Instances {
-			in := &view.Instances[i]
+		for in := range view.All() {
 			if p.tag != "" && !hasTag(in.Tags, p.tag) {
 				continue
 			}

@@ -16,10 +16,10 @@ func FuzzServeDNS(f *testing.F) {
 	c := newCatalog(f)
 	c.fill("big", 300)
 	ex := exampleCatalog(f)
-	for _, in := range ex.cat.Service("web").Instances {
+	for _, in := range ex.cat.Service("web").Instances() {
 		c.register(in)
 	}
-	for _, in := range ex.cat.Service("db").Instances {
+	for _, in := range ex.cat.Service("db").Instances() {
 		c.register(in)
 	}
 	srv, err := New(Config{Catalog: c.cat, Logger: quietLogger(), MaxRecords: 500, UDPSize: 4096})

@@ -180,7 +180,7 @@ func restricted(r *http.Request) bool {
 // writeServices answers the service list, filtered to what the caller may read.
 func (h *Handler) writeServices(w http.ResponseWriter, r *http.Request, view *registry.ServicesView) {
 	if !restricted(r) {
-		h.writeBody(w, http.StatusOK, view.JSON())
+		h.writeBody(w, http.StatusOK, view.Encode(serviceList{}))
 		return
 	}
 	id := acl.FromContext(r.Context())

@@ -41,7 +41,7 @@ func lookupFixture(b *testing.B) (*Handler, []byte, uint64) {
 	}
 	b.Cleanup(h.Close)
 	view := st.Catalog().Service("web")
-	return h, view.JSON(registry.FilterHealthy), view.Index
+	return h, view.Encode(instanceList{}, registry.FilterHealthy).Bytes(), view.Index
 }
 
 // fixedBody is the limit: the same bytes and headers, no lookup.

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
-	"sort"
 
 	"github.com/gorilla/mux"
 	"github.com/rosterhq/roster/api"
@@ -18,10 +16,10 @@ func (h *Handler) fastLookup(w http.ResponseWriter, name string) bool {
 		return false
 	}
 	view := h.store.Catalog().Service(lowerASCII(name))
-	body := view.JSON(registry.FilterHealthy)
+	body := view.Encode(instanceList{}, registry.FilterHealthy)
 	hdr := w.Header()
 	h.setReadHeaders(hdr, view.Index)
-	h.writeBody(w, http.StatusOK, body)
+	h.writeEncoded(w, http.StatusOK, body)
 	h.metrics.count(routeLookup, http.StatusOK)
 	return true
 }
@@ -111,32 +109,10 @@ func (h *Handler) consistentRead(w http.ResponseWriter, r *http.Request, q listQ
 	return true
 }
 
-// writeList answers a service view with the query's filters: the view's
-// cached encoding when there is no tag filter, else a fresh encoding.
+// writeList answers a service view with the query's filters.
 func (h *Handler) writeList(w http.ResponseWriter, view *registry.ServiceView, q listQuery) {
 	h.setReadHeaders(w.Header(), view.Index)
-	if q.tag == "" {
-		h.writeBody(w, http.StatusOK, view.JSON(q.filter))
-		return
-	}
-	h.writeBody(w, http.StatusOK, encodeList(view, q))
-}
-
-// encodeList encodes the instances of view that pass q's filters, in the
-// shape of registry.ServiceView.JSON.
-func encodeList(view *registry.ServiceView, q listQuery) []byte {
-	sel := view.Select(q.filter, q.tag)
-	list := api.InstanceList{Service: view.Name, Index: view.Index, Instances: make([]api.Instance, 0, len(sel))}
-	for _, inst := range sel {
-		list.Instances = append(list.Instances, inst.ToAPI())
-	}
-	b, err := json.Marshal(list)
-	if err != nil {
-		// api.InstanceList holds only strings, numbers, slices and maps of
-		// strings: encoding cannot fail.
-		panic("encode instance list: " + err.Error())
-	}
-	return b
+	h.writeEncoded(w, http.StatusOK, listBody(view, q))
 }
 
 // getInstance answers GET /v1/services/{service}/instances/{id} from one
@@ -152,14 +128,13 @@ func (h *Handler) getInstance(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	view := h.store.Catalog().Service(name)
 	h.setReadHeaders(w.Header(), view.Index)
-	insts := view.Instances
-	i := sort.Search(len(insts), func(i int) bool { return insts[i].ID >= id })
-	if i == len(insts) || insts[i].ID != id {
+	in, ok := view.Get(id)
+	if !ok {
 		h.writeError(w, &apiError{status: http.StatusNotFound, code: codeNotFound,
 			msg: "instance " + id + " of service " + name + " is not registered"})
 		return
 	}
-	writeJSON(w, http.StatusOK, insts[i].ToAPI())
+	writeJSON(w, http.StatusOK, in.ToAPI())
 }
 
 // register answers PUT /v1/services/{service}/instances/{id}.

@@ -101,6 +101,7 @@ var (
 	eventHead        = []byte("event: " + sseEvent + "\nid: ")
 	dataPrefix       = []byte("data: ")
 	eventEnd         = []byte("\n\n")
+	lineBreak        = []byte("\ndata: ")
 )
 
 // sseWriter writes one stream's events. Its write deadline is set when the
@@ -117,34 +118,37 @@ type sseWriter struct {
 
 // event writes one event carrying view's list under q's filters and
 // flushes it. Each line of the JSON becomes a data: line (encodings are one
-// line, but the SSE framing must not depend on it).
+// line, but the SSE framing must not depend on it). The list is written
+// part by part, as the view keeps it: a large service's list is never
+// copied whole.
 func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
-	var data []byte
-	if q.tag == "" {
-		data = view.JSON(q.filter)
-	} else {
-		data = encodeList(view, q)
-	}
-	data = bytes.TrimRight(data, "\n")
+	parts := listBody(view, q).Parts
 	// The head and the first "data: " go in one write: every write to the
 	// response costs a call through net/http's layers.
 	buf := append(s.head[:0], eventHead...)
 	buf = strconv.AppendUint(buf, view.Index, 10)
 	buf = append(buf, '\n')
-	for {
-		line, rest, more := bytes.Cut(data, []byte{'\n'})
-		buf = append(buf, dataPrefix...)
-		if err := s.write(buf); err != nil {
-			return err
+	buf = append(buf, dataPrefix...)
+	if err := s.write(buf); err != nil {
+		return err
+	}
+	for i, data := range parts {
+		if i == len(parts)-1 {
+			data = bytes.TrimRight(data, "\n")
 		}
-		if err := s.write(line); err != nil {
-			return err
+		for {
+			line, rest, more := bytes.Cut(data, []byte{'\n'})
+			if err := s.write(line); err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			if err := s.write(lineBreak); err != nil {
+				return err
+			}
+			data = rest
 		}
-		if !more {
-			break
-		}
-		buf = append(s.head[:0], '\n')
-		data = rest
 	}
 	if err := s.write(eventEnd); err != nil {
 		return err

@@ -318,7 +318,7 @@ func TestTLSClusterAdmitsOnlyServersOfItsCA(t *testing.T) {
 				return fmt.Errorf("the intruder is in %s's raft configuration as %s", n.ID(), s)
 			}
 		}
-		if intruder.Store().Catalog().Service("web") != nil && len(intruder.Store().Catalog().Service("web").Instances) > 0 {
+		if intruder.Store().Catalog().Service("web") != nil && intruder.Store().Catalog().Service("web").Len() > 0 {
 			return fmt.Errorf("the intruder received the catalog")
 		}
 		return nil

@@ -56,7 +56,7 @@ func FuzzBackupDecode(f *testing.F) {
 			return
 		}
 		for _, sum := range cat.Services().Services {
-			for _, got := range cat.Service(sum.Name).Instances {
+			for _, got := range cat.Service(sum.Name).Instances() {
 				if err := registry.ValidateStored(&got); err != nil {
 					t.Fatalf("restored an instance a registration refuses: %+v: %v", got, err)
 				}

@@ -73,8 +73,8 @@ func TestGoldenSnapshotV2(t *testing.T) {
 	if err := c.Restore(bytes.NewReader(data), 0); err != nil {
 		t.Fatalf("a version 2 snapshot no longer restores: %v", err)
 	}
-	if len(c.Service("web").Instances) != 2 || c.ACLBootstrapIndex() != 7 {
-		t.Fatalf("web %d instances, bootstrap index %d", len(c.Service("web").Instances), c.ACLBootstrapIndex())
+	if len(c.Service("web").Instances()) != 2 || c.ACLBootstrapIndex() != 7 {
+		t.Fatalf("web %d instances, bootstrap index %d", len(c.Service("web").Instances()), c.ACLBootstrapIndex())
 	}
 	tok, ok := c.TokenBySecretHash("hash-of-1a2b")
 	if !ok || tok.Description != "for 1a2b" || !slices.Equal(tok.Rules, []string{"service:write:web", "service:read:*"}) || tok.CreateIndex != 8 {
@@ -102,7 +102,7 @@ func TestVersion1SnapshotKeepsTheTokens(t *testing.T) {
 	if _, ok := a.c.TokenBySecretHash("hash-of-boot"); !ok || a.c.ACLBootstrapIndex() != 1 {
 		t.Fatal("a version 1 restore dropped the tokens")
 	}
-	if len(a.c.Service("web").Instances) != 2 {
+	if len(a.c.Service("web").Instances()) != 2 {
 		t.Fatal("the version 1 catalog was not restored")
 	}
 }

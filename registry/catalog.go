@@ -31,6 +31,10 @@ type Catalog struct {
 	pend      map[string]*pending
 	free      []*pending        // pending objects for reuse
 	tallies   map[string]*tally // per service: counts and tag references
+	// trees holds each service's instances as Apply changes them; the
+	// views hold clones, which those changes never reach.
+	trees map[string]*tree
+	probe chunk // search key for the trees, reused by Apply
 
 	index atomic.Uint64
 	views sync.Map // service name -> *viewSlot, read without locks
@@ -150,13 +154,14 @@ func (t *tally) add(in *Instance, delta int) (tagsChanged bool) {
 	return tagsChanged
 }
 
-// newTally counts insts and makes equal meta maps and tag lists among them
-// share one copy (insts is modified: call it before the view is published).
-func newTally(insts []Instance) *tally {
+// newTally counts v's instances and makes equal meta maps and tag lists
+// among them share one copy (the instances are modified: call it before
+// the view is published).
+func newTally(v *ServiceView) *tally {
 	t := &tally{tags: make(map[string]int)}
-	for i := range insts {
-		t.share(&insts[i])
-		t.add(&insts[i], 1)
+	for in := range v.All() {
+		t.share(in)
+		t.add(in, 1)
 	}
 	return t
 }
@@ -170,6 +175,7 @@ func New() *Catalog {
 		tombQ:    heapq.New(tombBefore, nil),
 		pend:     make(map[string]*pending),
 		tallies:  make(map[string]*tally),
+		trees:    make(map[string]*tree),
 		acl:      newACLState(),
 	}
 }
@@ -350,11 +356,7 @@ func (c *Catalog) get(svc, id string) (Instance, bool) {
 			return op.inst, !op.removed
 		}
 	}
-	v := c.services[svc]
-	if i, ok := v.lookup(id); ok {
-		return v.Instances[i], true
-	}
-	return Instance{}, false
+	return c.services[svc].Get(id)
 }
 
 func (c *Catalog) pending(svc string) *pending {
@@ -402,9 +404,9 @@ func (c *Catalog) remove(old Instance) {
 	delete(c.byID, old.ID)
 }
 
-// publish rebuilds the view of every service the Apply changed (each in
-// O(its instances), a copy), moves the indexes and wakes the watchers of
-// what changed. Views are stored before the index so that a reader that
+// publish makes a new view of every service the Apply changed (each in
+// O(changes × log instances): the view shares the unchanged chunks), moves
+// the indexes and wakes the watchers of what changed. Views are stored before the index so that a reader that
 // loads the index first and then misses a view never answers a stale empty
 // list at a new index.
 func (c *Catalog) publish(index uint64) {
@@ -412,24 +414,31 @@ func (c *Catalog) publish(index uint64) {
 	listChanged := false
 	for name, p := range c.pend {
 		old := c.services[name]
-		insts := merge(old, p)
+		tr, delta := applyPending(c.trees[name], &c.probe, p)
+		n := delta
+		if old != nil {
+			n += old.n
+		}
 		t := c.tallies[name]
-		sum := api.ServiceSummary{Name: name, Instances: len(insts),
+		sum := api.ServiceSummary{Name: name, Instances: n,
 			Passing: t.passing, Warning: t.warning, Critical: t.critical}
 		if p.tagsChanged || old == nil {
 			sum.Tags = sortedKeys(t.tags)
 		} else {
 			sum.Tags = old.summary.Tags
 		}
-		if len(insts) == 0 {
+		if n == 0 {
 			delete(c.tallies, name)
+			delete(c.trees, name)
+		} else {
+			c.trees[name] = tr
 		}
-		v := &ServiceView{Name: name, Index: index, Instances: insts, summary: sum}
+		v := &ServiceView{Name: name, Index: index, tree: cloneTree(tr), n: n, summary: sum}
 		c.services[name] = v
 		c.setView(name, v)
 		changed = append(changed, name)
-		wasListed := old != nil && len(old.Instances) > 0
-		isListed := len(v.Instances) > 0
+		wasListed := old != nil && old.n > 0
+		isListed := n > 0
 		if wasListed != isListed || isListed && !sameSummary(&old.summary, &v.summary) {
 			listChanged = true
 		}
@@ -455,41 +464,6 @@ func sortedKeys(m map[string]int) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// merge applies pending changes to a sorted view: the unchanged runs are
-// copied in bulk, so the cost is one copy of the service plus O(k log n)
-// for k changes.
-func merge(old *ServiceView, p *pending) []Instance {
-	var base []Instance
-	if old != nil {
-		base = old.Instances
-	}
-	ids := make([]string, 0, len(p.ch))
-	for id := range p.ch {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	out := make([]Instance, 0, len(base)+len(ids))
-	i := 0
-	for _, id := range ids {
-		k, found := slices.BinarySearchFunc(base[i:], id, func(in Instance, id string) int {
-			return cmpString(in.ID, id)
-		})
-		out = append(out, base[i:i+k]...)
-		i += k
-		if found {
-			i++
-		}
-		if op := p.ch[id]; !op.removed {
-			out = append(out, op.inst)
-		}
-	}
-	out = append(out, base[i:]...)
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }
 
 // Index is the last applied log index.
@@ -525,7 +499,7 @@ func (c *Catalog) Services() *ServicesView {
 	defer c.mu.RUnlock()
 	v := &ServicesView{Index: c.listIndex, Services: make([]api.ServiceSummary, 0, len(c.services))}
 	for _, sv := range c.services {
-		if len(sv.Instances) > 0 {
+		if sv.n > 0 {
 			v.Services = append(v.Services, sv.summary)
 		}
 	}
@@ -544,11 +518,7 @@ func (c *Catalog) Instance(id string) (Instance, bool) {
 	if !ok {
 		return Instance{}, false
 	}
-	v := c.services[svc]
-	if i, ok := v.lookup(id); ok {
-		return v.Instances[i], true
-	}
-	return Instance{}, false
+	return c.services[svc].Get(id)
 }
 
 // Tombstoned reports whether id was deregistered at or after the given
@@ -589,9 +559,9 @@ func (c *Catalog) ForEachLeased(fn func(Instance)) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, v := range c.services {
-		for i := range v.Instances {
-			if Leased(&v.Instances[i]) {
-				fn(v.Instances[i])
+		for in := range v.All() {
+			if Leased(in) {
+				fn(*in)
 			}
 		}
 	}

@@ -24,8 +24,8 @@ func TestEqualMetaAndTagsAreSharedWithinAService(t *testing.T) {
 		a.register(in)
 	}
 	v := a.c.Service("web")
-	first := v.Instances[0]
-	for _, in := range v.Instances[1:] {
+	first := v.Instances()[0]
+	for _, in := range v.Instances()[1:] {
 		if in.Meta["version"] == "1.4.2" && !samePointer(in.Meta, first.Meta) {
 			t.Fatalf("%s does not share the meta map of %s", in.ID, first.ID)
 		}
@@ -44,11 +44,11 @@ func TestEqualMetaAndTagsAreSharedWithinAService(t *testing.T) {
 		t.Fatal(err)
 	}
 	rv := b.Service("web")
-	if !samePointer(rv.Instances[0].Meta, rv.Instances[1].Meta) || !samePointer(rv.Instances[0].Tags, rv.Instances[1].Tags) {
+	if !samePointer(rv.Instances()[0].Meta, rv.Instances()[1].Meta) || !samePointer(rv.Instances()[0].Tags, rv.Instances()[1].Tags) {
 		t.Fatal("restored instances do not share equal meta and tags")
 	}
-	for i := range v.Instances {
-		x, y := v.Instances[i], rv.Instances[i]
+	for i := range v.Instances() {
+		x, y := v.Instances()[i], rv.Instances()[i]
 		if !sameData(&x, &y) {
 			t.Fatalf("restored %+v, want %+v", y, x)
 		}

@@ -111,10 +111,9 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	for _, v := range s.views {
 		b = appendString(b[:0], v.Name)
 		b = binary.AppendUvarint(b, v.Index)
-		b = binary.AppendUvarint(b, uint64(len(v.Instances)))
+		b = binary.AppendUvarint(b, uint64(v.Len()))
 		sw.record(b)
-		for i := range v.Instances {
-			in := &v.Instances[i]
+		for in := range v.All() {
 			b = appendRegistration(b[:0], in)
 			b = binary.AppendVarint(b, in.CriticalSince)
 			b = binary.AppendUvarint(b, in.CreateIndex)
@@ -154,8 +153,8 @@ func (s *Snapshot) WriteTo(w io.Writer) (int64, error) {
 // instance is in maintenance, else 2.
 func (s *Snapshot) version() byte {
 	for _, v := range s.views {
-		for i := range v.Instances {
-			if v.Instances[i].Maintenance != "" {
+		for in := range v.All() {
+			if in.Maintenance != "" {
 				return 3
 			}
 		}
@@ -375,15 +374,16 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	}
 	st.index = max(st.index, snapshotIndex)
 	st.listIndex = max(st.listIndex, snapshotIndex)
+	tallies := make(map[string]*tally, len(st.services))
+	trees := make(map[string]*tree, len(st.services))
 	for name, v := range st.services {
 		if v.Index < snapshotIndex {
-			st.services[name] = newServiceView(name, snapshotIndex, v.Instances)
+			v = v.withIndex(snapshotIndex)
+			st.services[name] = v
 		}
-	}
-	tallies := make(map[string]*tally, len(st.services))
-	for name, v := range st.services {
-		if len(v.Instances) > 0 {
-			tallies[name] = newTally(v.Instances)
+		if v.Len() > 0 {
+			tallies[name] = newTally(v)
+			trees[name] = cloneTree(v.tree) // Apply's copy; v keeps its own
 		}
 	}
 	tombs := make([]tomb, 0, len(st.tombs))
@@ -401,6 +401,7 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	c.tombQ = tombQ
 	c.listIndex = st.listIndex
 	c.tallies = tallies
+	c.trees = trees
 	if st.acl != nil {
 		c.acl = *st.acl
 	}

@@ -1,9 +1,8 @@
 package registry
 
 import (
-	"encoding/json"
+	"iter"
 	"slices"
-	"sync"
 
 	"github.com/rosterhq/roster/api"
 )
@@ -40,65 +39,165 @@ func (f Filter) Match(s api.Status) bool {
 }
 
 // ServiceView is an immutable picture of one service at one index. Readers
-// share it without locks; the catalog replaces it on every change.
+// share it without locks; the catalog replaces it on every change, and the
+// new view shares with the old every part of the service that did not
+// change.
 type ServiceView struct {
 	Name  string
 	Index uint64
-	// Instances sorted by id. Never modify.
-	Instances []Instance
 
+	tree    *tree // nil when the service has no instances
+	n       int
 	summary api.ServiceSummary // counts and tags, for the service list
-	enc     [numFilters]lazyJSON
+	enc     encCache[encKey, Encoded]
 }
 
-// lazyJSON is an encoding built once, on first use.
-type lazyJSON struct {
-	once sync.Once
-	b    []byte
+// Encoder encodes a view's instances into one kind of answer (a front end's
+// JSON list, say). The catalog keeps the bytes it returns: per view for the
+// whole answer, and per run of instances across views, so that after a
+// change only the run holding the changed instance is encoded again.
+//
+// An Encoder must be comparable (a pointer, typically): it is the key of
+// what is kept. It must return the same bytes for the same instance.
+type Encoder interface {
+	// AppendHead appends what precedes the instances in v's answer under
+	// filter f.
+	AppendHead(b []byte, v *ServiceView, f Filter) []byte
+	// AppendInstance appends one instance's encoding; the catalog puts a
+	// comma between two instances (the answers are JSON arrays).
+	AppendInstance(b []byte, in *Instance) []byte
+	// AppendTail appends what follows the instances.
+	AppendTail(b []byte, v *ServiceView, f Filter) []byte
 }
+
+// Encoded is an answer built by an Encoder: its bytes are the Parts, in
+// order, Len in all. The parts are shared by every reader and by later
+// views: never modify them. A service of up to a few dozen instances
+// answers in one part.
+type Encoded struct {
+	Parts [][]byte
+	Len   int
+}
+
+// Bytes returns the answer in one slice: the only part, or a copy of them
+// all joined.
+func (e Encoded) Bytes() []byte {
+	if len(e.Parts) == 1 {
+		return e.Parts[0]
+	}
+	b := make([]byte, 0, e.Len)
+	for _, p := range e.Parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+var comma = []byte{','}
 
 func newServiceView(name string, index uint64, insts []Instance) *ServiceView {
-	v := &ServiceView{Name: name, Index: index, Instances: insts}
-	v.summary = summarize(name, insts)
-	return v
+	return &ServiceView{Name: name, Index: index, tree: buildTree(insts), n: len(insts),
+		summary: summarize(name, insts)}
 }
 
-// JSON returns the encoded api.InstanceList for the given status filter,
-// built once per view on first use and shared after that: the bytes equal
-// encoding/json.Marshal of the list and must not be modified. An unknown
-// filter encodes every instance.
-func (v *ServiceView) JSON(f Filter) []byte {
+// withIndex is a view of the same instances at another index.
+func (v *ServiceView) withIndex(index uint64) *ServiceView {
+	return &ServiceView{Name: v.Name, Index: index, tree: v.tree, n: v.n, summary: v.summary}
+}
+
+// Len is the number of instances.
+func (v *ServiceView) Len() int { return v.n }
+
+// All yields the instances sorted by id. They are the view's own: never
+// modify them, nor keep the pointers beyond the view.
+func (v *ServiceView) All() iter.Seq[*Instance] {
+	return func(yield func(*Instance) bool) {
+		if v.tree == nil {
+			return
+		}
+		v.tree.Ascend(func(c *chunk) bool {
+			for i := range c.insts {
+				if !yield(&c.insts[i]) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// Instances returns a copy of the instances sorted by id, in O(n): for
+// callers that need a slice; lookups use All, Get or Select.
+func (v *ServiceView) Instances() []Instance {
+	out := make([]Instance, 0, v.n)
+	for in := range v.All() {
+		out = append(out, *in)
+	}
+	return out
+}
+
+// Get returns the instance with the given id, in O(log n).
+func (v *ServiceView) Get(id string) (Instance, bool) {
+	if v == nil || v.tree == nil {
+		return Instance{}, false
+	}
+	c := chunkFor(v.tree, &chunk{}, id)
+	if i, ok := c.find(id); ok {
+		return c.insts[i], true
+	}
+	return Instance{}, false
+}
+
+// Encode returns the answer e encodes for the instances passing filter f
+// (an unknown filter: every instance), built on the first call for this
+// view and shared after that. Building it encodes only the runs of
+// instances that changed since an earlier view was encoded by e.
+func (v *ServiceView) Encode(e Encoder, f Filter) Encoded {
 	if f >= numFilters {
 		f = FilterAny
 	}
-	e := &v.enc[f]
-	e.once.Do(func() {
-		list := api.InstanceList{Service: v.Name, Index: v.Index, Instances: make([]api.Instance, 0, len(v.Instances))}
-		for i := range v.Instances {
-			if f.Match(v.Instances[i].Health()) {
-				list.Instances = append(list.Instances, v.Instances[i].ToAPI())
-			}
-		}
-		b, err := json.Marshal(list)
-		if err != nil {
-			// Strings and maps of strings always encode; reaching this is a bug.
-			panic("registry: encoding an instance list: " + err.Error())
-		}
-		e.b = b
-	})
-	return e.b
+	return v.enc.get(encKey{e, f}, func() Encoded { return v.encode(e, f) })
 }
 
-// Select returns the instances matching the filter and, when tag is not
-// empty, carrying that tag (case-sensitive exact match), sorted by id. With
-// FilterAny and no tag it returns the view's own slice: never modify it.
-func (v *ServiceView) Select(f Filter, tag string) []Instance {
-	if f >= FilterAny && tag == "" {
-		return v.Instances
+func (v *ServiceView) encode(e Encoder, f Filter) Encoded {
+	head := e.AppendHead(nil, v, f)
+	if v.tree == nil || v.tree.Len() == 1 {
+		// One part: head, instances, tail. The view keeps it; the chunk
+		// need not keep its part too.
+		b := head
+		if v.tree != nil {
+			c, _ := v.tree.Min()
+			b = append(b, c.encoded(e, f, false)...)
+		}
+		b = e.AppendTail(b, v, f)
+		return Encoded{Parts: [][]byte{b}, Len: len(b)}
 	}
+	parts := make([][]byte, 0, 2*v.tree.Len()+1)
+	parts = append(parts, head)
+	n, first := len(head), true
+	v.tree.Ascend(func(c *chunk) bool {
+		b := c.encoded(e, f, true)
+		if len(b) == 0 {
+			return true
+		}
+		if !first {
+			parts = append(parts, comma)
+			n++
+		}
+		first = false
+		parts = append(parts, b)
+		n += len(b)
+		return true
+	})
+	tail := e.AppendTail(nil, v, f)
+	return Encoded{Parts: append(parts, tail), Len: n + len(tail)}
+}
+
+// Select returns a copy of the instances matching the filter and, when tag
+// is not empty, carrying that tag (case-sensitive exact match), sorted by
+// id.
+func (v *ServiceView) Select(f Filter, tag string) []Instance {
 	var out []Instance
-	for i := range v.Instances {
-		in := &v.Instances[i]
+	for in := range v.All() {
 		if f.Match(in.Health()) && (tag == "" || in.hasTag(tag)) {
 			out = append(out, *in)
 		}
@@ -112,16 +211,6 @@ func (v *ServiceView) Counts() api.ServiceSummary {
 	s := v.summary
 	s.Tags = slices.Clone(s.Tags)
 	return s
-}
-
-// lookup finds an instance by id with a binary search.
-func (v *ServiceView) lookup(id string) (int, bool) {
-	if v == nil {
-		return 0, false
-	}
-	return slices.BinarySearchFunc(v.Instances, id, func(in Instance, id string) int {
-		return cmpString(in.ID, id)
-	})
 }
 
 func cmpString(a, b string) int {
@@ -167,22 +256,18 @@ type ServicesView struct {
 	Index    uint64
 	Services []api.ServiceSummary // sorted by name
 
-	enc lazyJSON
+	enc encCache[ListEncoder, []byte]
 }
 
-// JSON returns the encoded api.ServiceList, built once per view. The bytes
-// equal encoding/json.Marshal of the list and must not be modified.
-func (v *ServicesView) JSON() []byte {
-	v.enc.once.Do(func() {
-		list := api.ServiceList{Index: v.Index, Services: v.Services}
-		if list.Services == nil {
-			list.Services = []api.ServiceSummary{}
-		}
-		b, err := json.Marshal(list)
-		if err != nil {
-			panic("registry: encoding the service list: " + err.Error())
-		}
-		v.enc.b = b
-	})
-	return v.enc.b
+// ListEncoder encodes the service list into one kind of answer. It must be
+// comparable (a pointer, typically): it is the key of what is kept.
+type ListEncoder interface {
+	// AppendList appends the encoding of v to b.
+	AppendList(b []byte, v *ServicesView) []byte
+}
+
+// Encode returns e's encoding of the view, built on the first call for this
+// view and shared after that: never modify it.
+func (v *ServicesView) Encode(e ListEncoder) []byte {
+	return v.enc.get(e, func() []byte { return e.AppendList(nil, v) })
 }
