@@ -94,7 +94,7 @@ func (h *Handler) catalogService(w http.ResponseWriter, r *http.Request) {
 		h.native.WriteError(w, err)
 		return
 	}
-	h.readService(w, r, q, serviceVar(r), cacheCatalog, func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), h.catalog, func(v *registry.ServiceView) (any, error) {
 		out := []*ServiceNode{}
 		for in := range v.All() {
 			if !hasTags(in, q.tags) {

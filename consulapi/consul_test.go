@@ -3,6 +3,7 @@ package consulapi_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -321,4 +322,40 @@ func TestCatalogRegistersExternalServices(t *testing.T) {
 	if a := must(t, n, http.StatusOK, http.MethodGet, "/v1/catalog/node/10.9.0.1", ""); string(a.body) != "null" {
 		t.Errorf("an unknown node answers %s, want null", a.body)
 	}
+}
+
+// The answers kept with the views, encoded a run of instances at a time,
+// are byte for byte the ones encoded whole (a ?filter that keeps every
+// instance takes that path), before and after a change to one instance of
+// a service of 150.
+func TestCachedAnswersEqualEncodedWhole(t *testing.T) {
+	n := startNode(t)
+	for i := range 150 {
+		must(t, n, http.StatusOK, http.MethodPut, "/v1/agent/service/register",
+			fmt.Sprintf(`{"ID":"web-%03d","Name":"web","Address":"10.0.%d.%d","Port":8080,"Tags":["v1"],"Check":{"TTL":"30s"}}`, i, i/200, i%200+1))
+	}
+	compare := func() {
+		t.Helper()
+		for path, all := range map[string]string{
+			"/v1/health/service/web":         `Service.ID != ""`,
+			"/v1/health/service/web?passing": `Service.ID != ""`,
+			"/v1/catalog/service/web":        `ServiceID != ""`,
+		} {
+			cached := must(t, n, http.StatusOK, http.MethodGet, path, "")
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			whole := must(t, n, http.StatusOK, http.MethodGet, path+sep+"filter="+url.QueryEscape(all), "")
+			if len(whole.body) < 150*100 && !strings.Contains(path, "passing") {
+				t.Fatalf("%s lists too little: %s", path, whole.body)
+			}
+			if string(cached.body) != string(whole.body) {
+				t.Fatalf("%s: cached answer differs from the one encoded whole:\n%s\n%s", path, cached.body, whole.body)
+			}
+		}
+	}
+	compare()
+	must(t, n, http.StatusOK, http.MethodPut, "/v1/agent/check/fail/service:web-077", "")
+	compare()
 }

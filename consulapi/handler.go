@@ -58,7 +58,8 @@ type Handler struct {
 	router   *mux.Router
 	requests *prometheus.CounterVec
 
-	enc sync.Map // encKey -> *encEntry: answers encoded once per service view
+	// The one-service answers kept with the catalog's views (encoders).
+	health, healthPassing, catalog *listEncoder
 
 	checkMu    sync.Mutex
 	checkIndex uint64            // catalog index checkIDs was built at
@@ -77,6 +78,9 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Logger = slog.Default()
 	}
 	h := &Handler{cfg: cfg, store: cfg.Store, native: cfg.Native, log: cfg.Logger}
+	h.health = &listEncoder{filter: registry.FilterAny, elem: func(in *registry.Instance) any { return h.checkServiceNode(in) }}
+	h.healthPassing = &listEncoder{filter: registry.FilterPassing, elem: h.health.elem}
+	h.catalog = &listEncoder{filter: registry.FilterAny, elem: func(in *registry.Instance) any { return h.serviceNode(in) }}
 	h.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "roster_consul_http_requests_total",
 		Help: "Requests to the Consul-compatible API by endpoint and status class.",

@@ -33,11 +33,11 @@ func (h *Handler) healthService(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	filter, kind := registry.FilterAny, cacheHealth
+	filter, enc := registry.FilterAny, h.health
 	if passing {
-		filter, kind = registry.FilterPassing, cacheHealthPassing
+		filter, enc = registry.FilterPassing, h.healthPassing
 	}
-	h.readService(w, r, q, serviceVar(r), kind, func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), enc, func(v *registry.ServiceView) (any, error) {
 		out := []*CheckServiceNode{}
 		for _, in := range v.Select(filter, "") {
 			if !hasTags(&in, q.tags) {
@@ -61,7 +61,7 @@ func (h *Handler) healthChecks(w http.ResponseWriter, r *http.Request) {
 		h.native.WriteError(w, err)
 		return
 	}
-	h.readService(w, r, q, serviceVar(r), noCache, func(v *registry.ServiceView) (any, error) {
+	h.readService(w, r, q, serviceVar(r), nil, func(v *registry.ServiceView) (any, error) {
 		return filterChecks(q, v.All(), func(*registry.Instance, *HealthCheck) bool { return true })
 	})
 }

@@ -165,25 +165,31 @@ func (h *Handler) setReadHeaders(hdr http.Header, index uint64, q query) {
 // writeJSON answers v encoded as Consul does: compact, or indented by four
 // spaces with a final newline for ?pretty.
 func (h *Handler) writeJSON(w http.ResponseWriter, v any, pretty bool) {
-	var b []byte
-	var err error
-	if raw, ok := v.(rawJSON); ok {
-		b = raw
-	} else if pretty {
-		b, err = json.MarshalIndent(v, "", "    ")
-		b = append(b, '\n')
-	} else {
-		b, err = json.Marshal(v)
-	}
-	if err != nil {
-		h.native.WriteError(w, err)
-		return
+	enc, ok := v.(registry.Encoded)
+	if !ok {
+		var b []byte
+		var err error
+		if pretty {
+			b, err = json.MarshalIndent(v, "", "    ")
+			b = append(b, '\n')
+		} else {
+			b, err = json.Marshal(v)
+		}
+		if err != nil {
+			h.native.WriteError(w, err)
+			return
+		}
+		enc = registry.Encoded{Parts: [][]byte{b}, Len: len(b)}
 	}
 	hdr := w.Header()
 	hdr["Content-Type"] = []string{"application/json"}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(b))}
+	hdr["Content-Length"] = []string{strconv.Itoa(enc.Len)}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	for _, p := range enc.Parts {
+		if _, err := w.Write(p); err != nil {
+			return
+		}
+	}
 }
 
 // leaderDecode is the prelude of a write whose body the leader can take
@@ -310,68 +316,51 @@ func (h *Handler) readAll(w http.ResponseWriter, r *http.Request, q query, build
 }
 
 // readService answers a read of one service: it wakes only on that
-// service's changes. With a cache kind and no ?filter, ?tag or ?pretty, the
-// answer is encoded once per view of the service and reused after that, as
-// the native lookups are.
-func (h *Handler) readService(w http.ResponseWriter, r *http.Request, q query, name string, kind cacheKind,
+// service's changes. With an encoder and no ?filter, ?tag or ?pretty, the
+// answer is the one the view keeps for that encoder (encoded once per view,
+// and after a change only for the instances that changed), as the native
+// lookups are.
+func (h *Handler) readService(w http.ResponseWriter, r *http.Request, q query, name string, enc *listEncoder,
 	build func(*registry.ServiceView) (any, error)) {
 	cat := h.store.Catalog()
-	cacheable := kind != noCache && q.filter == nil && len(q.tags) == 0 && !q.pretty
+	cacheable := enc != nil && q.filter == nil && len(q.tags) == 0 && !q.pretty
 	h.read(w, r, q,
 		func() <-chan struct{} { return cat.WatchService(name) },
 		func() uint64 { return cat.Service(name).Index },
 		func() (uint64, any, error) {
 			v := cat.Service(name)
 			if cacheable {
-				body, err := h.encoded(kind, v, build)
-				return v.Index, body, err
+				return v.Index, v.Encode(enc, enc.filter), nil
 			}
 			out, err := build(v)
 			return v.Index, out, err
 		})
 }
 
-// cacheKind names an answer about one service that is encoded once per
-// view.
-type cacheKind uint8
-
-const (
-	noCache cacheKind = iota
-	cacheHealth
-	cacheHealthPassing
-	cacheCatalog
-)
-
-type encKey struct {
-	kind cacheKind
-	name string
+// listEncoder encodes a one-service answer that is a JSON array of one
+// element per instance passing filter: byte for byte what encoding/json
+// makes of the []elem slice the uncached path builds (registry.Encoder).
+type listEncoder struct {
+	filter registry.Filter
+	elem   func(*registry.Instance) any
 }
 
-// encEntry is an answer encoded from one view; views are immutable and
-// replaced on every change, so the pointer tells a fresh entry.
-type encEntry struct {
-	view *registry.ServiceView
-	body rawJSON
+// AppendHead implements registry.Encoder.
+func (e *listEncoder) AppendHead(b []byte, _ *registry.ServiceView, _ registry.Filter) []byte {
+	return append(b, '[')
 }
 
-// rawJSON is an answer already encoded: writeJSON sends it as it is.
-type rawJSON []byte
+// AppendInstance implements registry.Encoder.
+func (e *listEncoder) AppendInstance(b []byte, in *registry.Instance) []byte {
+	out, err := json.Marshal(e.elem(in))
+	if err != nil {
+		// Strings, numbers, slices and maps of strings: cannot fail.
+		panic("consulapi: encoding " + err.Error())
+	}
+	return append(b, out...)
+}
 
-// encoded returns the answer of kind for view, encoding it when the cache
-// holds an older view's.
-func (h *Handler) encoded(kind cacheKind, view *registry.ServiceView, build func(*registry.ServiceView) (any, error)) (rawJSON, error) {
-	key := encKey{kind, view.Name}
-	if e, ok := h.enc.Load(key); ok && e.(*encEntry).view == view {
-		return e.(*encEntry).body, nil
-	}
-	v, err := build(view)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	h.enc.Store(key, &encEntry{view: view, body: b})
-	return b, nil
+// AppendTail implements registry.Encoder.
+func (e *listEncoder) AppendTail(b []byte, _ *registry.ServiceView, _ registry.Filter) []byte {
+	return append(b, ']')
 }

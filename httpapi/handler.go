@@ -184,7 +184,6 @@ type Handler struct {
 	coal      *coalescer
 	audit     *auditor
 	members   *memberWatch
-	sd        sync.Map // Prometheus SD fragments: sdKey -> *sdFragment (promsd.go)
 	sdAll     atomic.Pointer[sdAnswer]
 
 	// noFastPath routes the hot lookup through mux too (benchmarks compare).

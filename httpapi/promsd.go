@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net"
 	"net/http"
 	"slices"
@@ -26,22 +25,6 @@ const (
 	sdLabelWeight   = "__meta_roster_weight"
 	sdLabelMetaPref = "__meta_roster_meta_"
 )
-
-// sdKey names one cached fragment: a service under one status filter.
-type sdKey struct {
-	service string
-	filter  registry.Filter
-}
-
-// sdFragment is the encoded target groups of one service view under one
-// filter, without the enclosing brackets (empty when none match). It is
-// valid while the service's current view is still view: views are
-// immutable and replaced on every change, so a pointer comparison tells a
-// fresh fragment from a stale one.
-type sdFragment struct {
-	view *registry.ServiceView
-	body []byte
-}
 
 // prometheusSD answers GET /v1/prometheus/sd: ?service= (repeatable; none
 // means every service), ?tag= and ?status= as on the instance listing
@@ -93,18 +76,19 @@ func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	parts := make([][]byte, 0, len(views))
+	parts := make([]registry.Encoded, 0, len(views))
 	size := 3
 	for _, view := range views {
-		var part []byte
+		var part registry.Encoded
 		if q.tag == "" {
-			part = h.sdFragment(view, q.filter)
+			part = view.Encode(sdTargets{}, q.filter)
 		} else {
-			part = encodeSD(nil, view.Select(q.filter, q.tag))
+			b := encodeSD(nil, view.Select(q.filter, q.tag))
+			part = registry.Encoded{Parts: [][]byte{b}, Len: len(b)}
 		}
-		if len(part) > 0 {
+		if part.Len > 0 {
 			parts = append(parts, part)
-			size += len(part) + 1
+			size += part.Len + 1
 		}
 	}
 	body := make([]byte, 0, size)
@@ -113,7 +97,9 @@ func (h *Handler) prometheusSD(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = append(body, part...)
+		for _, p := range part.Parts {
+			body = append(body, p...)
+		}
 	}
 	body = append(body, ']', '\n')
 	if plain {
@@ -130,19 +116,21 @@ type sdAnswer struct {
 	body  []byte
 }
 
-// sdFragment returns view's cached fragment for filter, encoding it when
-// the cache holds an older view (or none).
-func (h *Handler) sdFragment(view *registry.ServiceView, f registry.Filter) []byte {
-	key := sdKey{view.Name, f}
-	if v, ok := h.sd.Load(key); ok {
-		if frag := v.(*sdFragment); frag.view == view {
-			return frag.body
-		}
-	}
-	frag := &sdFragment{view: view, body: encodeSD(nil, view.Select(f, ""))}
-	h.sd.Store(key, frag)
-	return frag.body
+// sdTargets encodes a service's target groups, comma-separated and
+// without brackets (nothing when none match): the fragment each view keeps
+// (registry.Encoder), so a poll after a change encodes only what changed.
+type sdTargets struct{}
+
+// AppendHead implements registry.Encoder.
+func (sdTargets) AppendHead(b []byte, _ *registry.ServiceView, _ registry.Filter) []byte { return b }
+
+// AppendInstance implements registry.Encoder.
+func (sdTargets) AppendInstance(b []byte, in *registry.Instance) []byte {
+	return appendSDGroup(b, in)
 }
+
+// AppendTail implements registry.Encoder.
+func (sdTargets) AppendTail(b []byte, _ *registry.ServiceView, _ registry.Filter) []byte { return b }
 
 // sdGroup is one target group of the HTTP SD format.
 type sdGroup struct {
@@ -153,30 +141,29 @@ type sdGroup struct {
 // encodeSD appends the target groups of insts, comma-separated, to b.
 func encodeSD(b []byte, insts []registry.Instance) []byte {
 	for i := range insts {
-		in := &insts[i]
-		labels := make(map[string]string, 5+len(in.Meta))
-		labels[sdLabelService] = in.Service
-		labels[sdLabelID] = in.ID
-		labels[sdLabelTags] = "," + strings.Join(in.Tags, ",") + ","
-		labels[sdLabelStatus] = string(in.Health())
-		labels[sdLabelWeight] = strconv.Itoa(in.Weight)
-		for k, v := range in.Meta {
-			labels[sdLabelMetaPref+sanitizeLabelName(k)] = v
-		}
-		g, err := json.Marshal(sdGroup{
-			Targets: []string{net.JoinHostPort(in.Address, strconv.Itoa(in.Port))},
-			Labels:  labels,
-		})
-		if err != nil {
-			// Strings only: encoding cannot fail.
-			panic("encode prometheus target group: " + err.Error())
-		}
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, g...)
+		b = appendSDGroup(b, &insts[i])
 	}
 	return b
+}
+
+// appendSDGroup appends the target group of one instance to b.
+func appendSDGroup(b []byte, in *registry.Instance) []byte {
+	labels := make(map[string]string, 5+len(in.Meta))
+	labels[sdLabelService] = in.Service
+	labels[sdLabelID] = in.ID
+	labels[sdLabelTags] = "," + strings.Join(in.Tags, ",") + ","
+	labels[sdLabelStatus] = string(in.Health())
+	labels[sdLabelWeight] = strconv.Itoa(in.Weight)
+	for k, v := range in.Meta {
+		labels[sdLabelMetaPref+sanitizeLabelName(k)] = v
+	}
+	return appendJSON(b, sdGroup{
+		Targets: []string{net.JoinHostPort(in.Address, strconv.Itoa(in.Port))},
+		Labels:  labels,
+	})
 }
 
 // sanitizeLabelName makes s a valid Prometheus label name suffix: every
