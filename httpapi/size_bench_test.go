@@ -44,9 +44,12 @@ func BenchmarkServiceSize(b *testing.B) {
 				b.Fatalf("answered %d with %d bytes", w.status, w.n)
 			}
 		}
-		changes := make([][]byte, 2*1024)
+		// Two rounds over k instances spread over the service, with ports
+		// 8000 and 8001, so that every one is a change.
+		k := min(n, 1024)
+		changes := make([][]byte, 2*k)
 		for i := range changes {
-			changes[i] = registry.EncodeRegister(sizeInstance((i%1024)*(n/1024), 8000+i/1024), 1)
+			changes[i] = registry.EncodeRegister(sizeInstance((i%k)*(n/k), 8000+i/k), 1)
 		}
 		b.Run(fmt.Sprintf("steady/n=%d", n), func(b *testing.B) {
 			serve(b) // the answer built once, outside the measure
@@ -68,7 +71,9 @@ func BenchmarkServiceSize(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				fc.apply(changes[i%len(changes)])
+				if res := fc.apply(changes[i%len(changes)]); len(res.Changed) != 1 {
+					b.Fatalf("change %d changed %d instances", i, len(res.Changed))
+				}
 				i++
 			}
 		})

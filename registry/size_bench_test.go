@@ -37,10 +37,13 @@ func BenchmarkApplyServiceSize(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			c := New()
 			idx := fillService(b, c, n)
-			cmds := make([][]byte, 2*1024)
+			// Two rounds over k instances spread over the service, with
+			// ports 8000 and 8001, so that every one is a change.
+			k := min(n, 1024)
+			cmds := make([][]byte, 2*k)
 			for i := range cmds {
-				in := benchInstance("web", (i%1024)*(n/1024))
-				in.Port = 8000 + i/1024
+				in := benchInstance("web", (i%k)*(n/k))
+				in.Port = 8000 + i/k
 				cmds[i] = EncodeRegister(in, t0)
 			}
 			b.ReportAllocs()

@@ -78,10 +78,11 @@ func (c *chunk) find(id string) (int, bool) {
 	})
 }
 
-// encoded is the encoding by e of the chunk's instances passing f,
-// separated by commas; nil when none pass. A filter passing every instance
-// shares FilterAny's bytes, so a healthy service holds one copy. With
-// cache false it is built without being kept (a service of one chunk,
+// encoded is the encoding by e of the chunk's instances passing f, each
+// preceded by a comma (so that a list is its chunks' bytes end to end, the
+// first one's comma dropped); nil when none pass. A filter passing every
+// instance shares FilterAny's bytes, so a healthy service holds one copy.
+// With cache false it is built without being kept (a service of one chunk,
 // whose view keeps the whole answer anyway).
 func (c *chunk) encoded(e Encoder, f Filter, cache bool) []byte {
 	switch c.matching(f) {
@@ -94,10 +95,7 @@ func (c *chunk) encoded(e Encoder, f Filter, cache bool) []byte {
 		var b []byte
 		for i := range c.insts {
 			if in := &c.insts[i]; f.Match(in.Health()) {
-				if len(b) > 0 {
-					b = append(b, ',')
-				}
-				b = e.AppendInstance(b, in)
+				b = e.AppendInstance(append(b, ','), in)
 			}
 		}
 		return b

@@ -92,8 +92,6 @@ func (e Encoded) Bytes() []byte {
 	return b
 }
 
-var comma = []byte{','}
-
 func newServiceView(name string, index uint64, insts []Instance) *ServiceView {
 	return &ServiceView{Name: name, Index: index, tree: buildTree(insts), n: len(insts),
 		summary: summarize(name, insts)}
@@ -166,24 +164,24 @@ func (v *ServiceView) encode(e Encoder, f Filter) Encoded {
 		b := head
 		if v.tree != nil {
 			c, _ := v.tree.Min()
-			b = append(b, c.encoded(e, f, false)...)
+			if list := c.encoded(e, f, false); len(list) > 0 {
+				b = append(b, list[1:]...)
+			}
 		}
 		b = e.AppendTail(b, v, f)
 		return Encoded{Parts: [][]byte{b}, Len: len(b)}
 	}
-	parts := make([][]byte, 0, 2*v.tree.Len()+1)
+	parts := make([][]byte, 0, v.tree.Len()+2)
 	parts = append(parts, head)
-	n, first := len(head), true
+	n := len(head)
 	v.tree.Ascend(func(c *chunk) bool {
 		b := c.encoded(e, f, true)
 		if len(b) == 0 {
 			return true
 		}
-		if !first {
-			parts = append(parts, comma)
-			n++
+		if len(parts) == 1 {
+			b = b[1:] // the list's first instance: no comma before it
 		}
-		first = false
 		parts = append(parts, b)
 		n += len(b)
 		return true
