@@ -168,30 +168,23 @@ func chunkFor(t *tree, probe *chunk, id string) *chunk {
 	return found
 }
 
-// nextChunk is the chunk after c, nil for the last one.
-func nextChunk(t *tree, c *chunk) *chunk {
-	var next *chunk
-	t.AscendGreaterOrEqual(c, func(x *chunk) bool {
+// neighbour is the chunk after c (before it when !after), nil when c is
+// the last (first). c need not be in the tree.
+func neighbour(t *tree, c *chunk, after bool) *chunk {
+	var found *chunk
+	visit := func(x *chunk) bool {
 		if x == c {
 			return true
 		}
-		next = x
+		found = x
 		return false
-	})
-	return next
-}
-
-// prevChunk is the chunk before c, nil for the first one.
-func prevChunk(t *tree, c *chunk) *chunk {
-	var prev *chunk
-	t.DescendLessOrEqual(c, func(x *chunk) bool {
-		if x == c {
-			return true
-		}
-		prev = x
-		return false
-	})
-	return prev
+	}
+	if after {
+		t.AscendGreaterOrEqual(c, visit)
+	} else {
+		t.DescendLessOrEqual(c, visit)
+	}
+	return found
 }
 
 // applyPending applies one Apply's changes to a service's tree (the
@@ -215,7 +208,7 @@ func applyPending(t *tree, probe *chunk, p *pending) (*tree, int) {
 		j := len(ids)
 		if old != nil {
 			base = old.insts
-			if next := nextChunk(t, old); next != nil {
+			if next := neighbour(t, old, true); next != nil {
 				j = i + countBefore(ids[i:], next.lo)
 			}
 		}
@@ -232,15 +225,21 @@ func applyPending(t *tree, probe *chunk, p *pending) (*tree, int) {
 			// Join the predecessor (already final: ids go in order), or
 			// the successor when there is none.
 			probe.lo = merged[0].ID
-			if prev := prevChunk(t, probe); prev != nil {
+			if prev := neighbour(t, probe, false); prev != nil {
 				t.Delete(prev)
 				merged = append(slices.Clip(prev.insts), merged...)
-			} else if next, _ := t.Min(); next != nil && len(next.insts) < maxChunk {
+			} else if next, _ := t.Min(); next != nil {
 				t.Delete(next)
 				merged = append(merged, next.insts...)
 			}
 		}
-		for _, part := range split(merged) {
+		parts := split(merged)
+		for _, part := range parts {
+			if len(parts) > 1 {
+				// Each chunk its own array: one replaced later must not
+				// keep its neighbours' instances alive.
+				part = slices.Clone(part)
+			}
 			t.ReplaceOrInsert(newChunk(slices.Clip(part)))
 		}
 	}
