@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -58,9 +59,12 @@ func BenchmarkServiceSize(b *testing.B) {
 				serve(b)
 			}
 		})
+		b.Run(fmt.Sprintf("steady-loopback/n=%d", n), func(b *testing.B) {
+			benchLoopback(b, h, n)
+		})
+		i := 0 // the next change, across the sub-benchmarks: each one changes something
 		b.Run(fmt.Sprintf("first-after-change/n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
 			for b.Loop() {
 				fc.apply(changes[i%len(changes)])
 				serve(b)
@@ -69,7 +73,6 @@ func BenchmarkServiceSize(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("change/n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
-			i := 0
 			for b.Loop() {
 				if res := fc.apply(changes[i%len(changes)]); len(res.Changed) != 1 {
 					b.Fatalf("change %d changed %d instances", i, len(res.Changed))
@@ -78,6 +81,35 @@ func BenchmarkServiceSize(b *testing.B) {
 			}
 		})
 		h.Close()
+	}
+}
+
+// benchLoopback reads the whole listing through net/http on loopback, one
+// request at a time: the cost of writing a large answer to a socket.
+func benchLoopback(b *testing.B, h http.Handler, n int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), h)
+	go func() { _ = srv.Serve(ln) }()
+	tr := &http.Transport{DisableCompression: true}
+	defer func() {
+		_ = srv.Close()
+		tr.CloseIdleConnections()
+	}()
+	client := &http.Client{Transport: tr}
+	url := "http://" + ln.Addr().String() + "/v1/services/web/instances"
+	for b.Loop() {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || got < int64(n*100) {
+			b.Fatalf("answered %d with %d bytes", resp.StatusCode, got)
+		}
 	}
 }
 
