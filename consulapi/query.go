@@ -185,11 +185,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, v any, pretty bool) {
 	hdr["Content-Type"] = []string{"application/json"}
 	hdr["Content-Length"] = []string{strconv.Itoa(enc.Len)}
 	w.WriteHeader(http.StatusOK)
-	for _, p := range enc.Parts {
-		if _, err := w.Write(p); err != nil {
-			return
-		}
-	}
+	_, _ = enc.WriteTo(w)
 }
 
 // leaderDecode is the prelude of a write whose body the leader can take

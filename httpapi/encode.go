@@ -86,9 +86,5 @@ func (h *Handler) writeEncoded(w http.ResponseWriter, status int, e registry.Enc
 	hdr["Content-Type"] = jsonCTHdr
 	hdr["Content-Length"] = h.hdrs.length(e.Len)
 	w.WriteHeader(status)
-	for _, p := range e.Parts {
-		if _, err := w.Write(p); err != nil {
-			return
-		}
-	}
+	_, _ = e.WriteTo(w)
 }

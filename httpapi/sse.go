@@ -122,7 +122,7 @@ type sseWriter struct {
 // part by part, as the view keeps it: a large service's list is never
 // copied whole.
 func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
-	parts := listBody(view, q).Parts
+	list := listBody(view, q)
 	// The head and the first "data: " go in one write: every write to the
 	// response costs a call through net/http's layers.
 	buf := append(s.head[:0], eventHead...)
@@ -132,8 +132,17 @@ func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
 	if err := s.write(buf); err != nil {
 		return err
 	}
-	for i, data := range parts {
-		if i == len(parts)-1 {
+	if oneLine(list.Parts) {
+		if _, err := list.WriteTo(s.w); err != nil {
+			return err
+		}
+		if err := s.write(eventEnd); err != nil {
+			return err
+		}
+		return s.flush()
+	}
+	for i, data := range list.Parts {
+		if i == len(list.Parts)-1 {
 			data = bytes.TrimRight(data, "\n")
 		}
 		for {
@@ -154,6 +163,17 @@ func (s *sseWriter) event(view *registry.ServiceView, q listQuery) error {
 		return err
 	}
 	return s.flush()
+}
+
+// oneLine reports whether parts hold no line break (what the encodings
+// always are), so they can go out as they are.
+func oneLine(parts [][]byte) bool {
+	for _, p := range parts {
+		if bytes.IndexByte(p, '\n') >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // write buffers p; the connection sees it at the next flush, or earlier

@@ -211,3 +211,35 @@ func TestEncodeOfSmallServiceIsOnePart(t *testing.T) {
 		t.Fatal("zero view")
 	}
 }
+
+// countingWriter records the writes it gets.
+type countingWriter struct {
+	b      []byte
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	w.writes++
+	return len(p), nil
+}
+
+// TestEncodedWriteToGathersParts: a large answer of many parts goes out in
+// few writes (a socket's system calls), byte for byte.
+func TestEncodedWriteToGathersParts(t *testing.T) {
+	a := newApplier(t)
+	var cmds [][]byte
+	for i := range 30_000 {
+		cmds = append(cmds, EncodeRegister(inst("web", fmt.Sprintf("w-%05d", i)), t0))
+	}
+	a.mustOK(EncodeBatch(cmds))
+	e := a.c.Service("web").Encode(idEncoder{}, FilterAny)
+	var w countingWriter
+	n, err := e.WriteTo(&w)
+	if err != nil || n != int64(e.Len) || string(w.b) != string(e.Bytes()) {
+		t.Fatalf("wrote %d of %d bytes: %v", n, e.Len, err)
+	}
+	if max := e.Len/(128<<10) + 2; w.writes > max || len(e.Parts) < 100 {
+		t.Fatalf("%d parts in %d writes, want at most %d", len(e.Parts), w.writes, max)
+	}
+}

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"io"
 	"iter"
 	"slices"
+	"sync"
 
 	"github.com/rosterhq/roster/api"
 )
@@ -91,6 +93,47 @@ func (e Encoded) Bytes() []byte {
 	}
 	return b
 }
+
+// WriteTo writes the answer to w in few writes: parts are gathered into
+// writes of up to 128 KiB (a part that large goes as it is), so that a
+// large answer costs a socket a few system calls, not one per part.
+func (e Encoded) WriteTo(w io.Writer) (int64, error) {
+	if len(e.Parts) == 1 {
+		n, err := w.Write(e.Parts[0])
+		return int64(n), err
+	}
+	bp := gatherBufs.Get().(*[]byte)
+	defer gatherBufs.Put(bp)
+	buf := (*bp)[:0]
+	var total int64
+	send := func(p []byte) error {
+		n, err := w.Write(p)
+		total += int64(n)
+		return err
+	}
+	for _, p := range e.Parts {
+		if len(buf)+len(p) > cap(buf) && len(buf) > 0 {
+			if err := send(buf); err != nil {
+				return total, err
+			}
+			buf = buf[:0]
+		}
+		if len(p) >= cap(buf) {
+			if err := send(p); err != nil {
+				return total, err
+			}
+			continue
+		}
+		buf = append(buf, p...)
+	}
+	if len(buf) > 0 {
+		return total, send(buf)
+	}
+	return total, nil
+}
+
+// gatherBufs are WriteTo's buffers.
+var gatherBufs = sync.Pool{New: func() any { b := make([]byte, 0, 128<<10); return &b }}
 
 func newServiceView(name string, index uint64, insts []Instance) *ServiceView {
 	return &ServiceView{Name: name, Index: index, tree: buildTree(insts), n: len(insts),
