@@ -89,7 +89,9 @@ func benchDirect(b *testing.B, h http.Handler, wantLen int) {
 	}
 }
 
-func benchServer(b *testing.B, h http.Handler, wantLen int) {
+// serveLoopback serves h through net/http on loopback until the benchmark
+// ends, and returns a keep-alive client and the URL of web's listing.
+func serveLoopback(b *testing.B, h http.Handler) (*http.Client, string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -97,12 +99,15 @@ func benchServer(b *testing.B, h http.Handler, wantLen int) {
 	srv := NewServer(ln.Addr().String(), h)
 	go func() { _ = srv.Serve(ln) }()
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
-	client := &http.Client{Transport: tr}
 	b.Cleanup(func() {
 		_ = srv.Close()
 		tr.CloseIdleConnections()
 	})
-	url := "http://" + ln.Addr().String() + "/v1/services/web/instances"
+	return &http.Client{Transport: tr}, "http://" + ln.Addr().String() + "/v1/services/web/instances"
+}
+
+func benchServer(b *testing.B, h http.Handler, wantLen int) {
+	client, url := serveLoopback(b, h)
 	b.ReportAllocs()
 	b.SetParallelism(8)
 	b.ResetTimer()

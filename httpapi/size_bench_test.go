@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -88,19 +87,7 @@ func BenchmarkServiceSize(b *testing.B) {
 // benchLoopback reads the whole listing through net/http on loopback, one
 // request at a time: the cost of writing a large answer to a socket.
 func benchLoopback(b *testing.B, h http.Handler, n int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := NewServer(ln.Addr().String(), h)
-	go func() { _ = srv.Serve(ln) }()
-	tr := &http.Transport{DisableCompression: true}
-	defer func() {
-		_ = srv.Close()
-		tr.CloseIdleConnections()
-	}()
-	client := &http.Client{Transport: tr}
-	url := "http://" + ln.Addr().String() + "/v1/services/web/instances"
+	client, url := serveLoopback(b, h)
 	for b.Loop() {
 		resp, err := client.Get(url)
 		if err != nil {

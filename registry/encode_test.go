@@ -162,18 +162,14 @@ func TestViewsStayConsistentAcrossRandomChanges(t *testing.T) {
 // the service's.
 func TestEncodeReencodesOnlyTheChangedChunk(t *testing.T) {
 	a := newApplier(t)
-	var cmds [][]byte
-	for i := range 10_000 {
-		cmds = append(cmds, EncodeRegister(inst("web", fmt.Sprintf("w-%05d", i)), t0))
-	}
-	a.mustOK(EncodeBatch(cmds))
+	a.idx = fillService(t, a.c, 10_000)
 	var calls atomic.Int64
 	enc := idEncoder{calls: &calls}
 	first := a.c.Service("web").Encode(enc, FilterHealthy)
 	if calls.Load() != 10_000 || first.Len != len(first.Bytes()) {
 		t.Fatalf("first encoding: %d instances encoded, Len %d of %d bytes", calls.Load(), first.Len, len(first.Bytes()))
 	}
-	moved := inst("web", "w-05000")
+	moved := benchInstance("web", 5000)
 	moved.Port = 9
 	a.register(moved)
 	calls.Store(0)
@@ -227,13 +223,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // TestEncodedWriteToGathersParts: a large answer of many parts goes out in
 // few writes (a socket's system calls), byte for byte.
 func TestEncodedWriteToGathersParts(t *testing.T) {
-	a := newApplier(t)
-	var cmds [][]byte
-	for i := range 30_000 {
-		cmds = append(cmds, EncodeRegister(inst("web", fmt.Sprintf("w-%05d", i)), t0))
-	}
-	a.mustOK(EncodeBatch(cmds))
-	e := a.c.Service("web").Encode(idEncoder{}, FilterAny)
+	c := New()
+	fillService(t, c, 30_000)
+	e := c.Service("web").Encode(idEncoder{}, FilterAny)
 	var w countingWriter
 	n, err := e.WriteTo(&w)
 	if err != nil || n != int64(e.Len) || string(w.b) != string(e.Bytes()) {
