@@ -137,7 +137,21 @@ etcd_leader() {
   fail "etcd has had no leader for 10 s"
 }
 etcd_keys() { etcdctl --endpoints "$1" get "" --prefix --limit=1 -w json | jq ".count // 0"; }
-roster_instances() { curl -sf "http://$1/v1/services" | jq '[.services[].instances] | add // 0'; }
+roster_count() { curl -sf "http://$1/v1/services" | jq '[.services[].instances] | add // 0'; }
+# roster_instances ADDR: the instance count once it has stopped moving (writes
+# of the previous phase still in flight when wrk stopped land a little
+# later, and a follower applies them after the leader), read every 200 ms,
+# at most 5 s.
+roster_instances() {
+  local prev cur i
+  prev=$(roster_count "$1")
+  for i in $(seq 25); do
+    sleep 0.2; cur=$(roster_count "$1")
+    [ "$cur" = "$prev" ] && break
+    prev=$cur
+  done
+  echo "$prev"
+}
 service_instances() { curl -sf "http://$1/v1/services" | jq --arg n "$2" '[.services[] | select(.name == $n) | .instances] | add // 0'; }
 
 # A measurement that met an error (a non-2xx answer, a socket error, a
