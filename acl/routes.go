@@ -76,6 +76,10 @@ var Routes = map[string]Need{
 	"PUT /v1/services/{service}/instances/{id}/maintenance": ServiceWrite,
 	"PUT /v1/agent/service/maintenance/{id}":                ServiceWriteEach,
 
+	// a follower's batch of forwarded writes (internal): each write is
+	// checked as its own route, with its own client's token
+	"PUT /v1/cluster/forward": ServiceWriteEach,
+
 	// Consul-compatible subset
 	"PUT /v1/agent/service/register":        ServiceWriteEach,
 	"PUT /v1/agent/service/deregister/{id}": ServiceWriteEach,

@@ -172,14 +172,19 @@ func (h *Handler) authorize(next http.Handler) http.Handler {
 
 // Mount returns the handler for a whole server: requests under Consul's
 // path prefixes (IsConsulPath) go to h, everything else to native.
+// The native handler of this server (Config.Native) learns the mounted
+// handler (httpapi.Handler.SetRoot), so the writes a follower forwards to
+// it in a batch reach the front end their client called.
 func (h *Handler) Mount(native http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	root := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if IsConsulPath(r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}
 		native.ServeHTTP(w, r)
 	})
+	h.native.SetRoot(root)
+	return root
 }
 
 // consulPrefixes are the first path segments after /v1/ that belong to

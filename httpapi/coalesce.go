@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rosterhq/roster/acl"
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/registry"
 	"github.com/rosterhq/roster/store"
@@ -196,12 +197,15 @@ func (h *Handler) sendBatch(ctx context.Context, hbs []api.BatchHeartbeat) ([]er
 			return nil, 0, err
 		}
 	}
-	failed := make(map[api.InstanceRef]error, len(out.Missing)+len(out.Gone))
+	failed := make(map[api.InstanceRef]error, len(out.Missing)+len(out.Gone)+len(out.Denied))
 	for _, ref := range out.Missing {
 		failed[ref] = registry.ErrNotFound
 	}
 	for _, ref := range out.Gone {
 		failed[ref] = registry.ErrGone
+	}
+	for _, ref := range out.Denied {
+		failed[ref] = acl.Denied("service:write:" + ref.Service)
 	}
 	errs := make([]error, len(hbs))
 	for i, hb := range hbs {

@@ -28,12 +28,18 @@ var hopHeaders = map[string]bool{
 }
 
 // forwardWrite forwards a write to the leader when this server is not the
-// leader, and reports whether it did (the request is then answered).
+// leader, in a batch with the others forwarded meanwhile (fwdbatch.go)
+// unless batching is off, and reports whether it did (the request is then
+// answered).
 func (h *Handler) forwardWrite(w http.ResponseWriter, r *http.Request) bool {
 	if h.store.IsLeader() {
 		return false
 	}
-	h.forward(w, r, forwardWrite, h.cfg.MaxBodyBytes, h.cfg.ForwardTimeout)
+	if h.cfg.ForwardBatches < 0 {
+		h.forward(w, r, forwardWrite, h.cfg.MaxBodyBytes, h.cfg.ForwardTimeout)
+	} else {
+		h.forwardBatched(w, r)
+	}
 	return true
 }
 

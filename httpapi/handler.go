@@ -75,11 +75,18 @@ type Config struct {
 	// Keyring serves /v1/cluster/keyring (keyring.go) when set.
 	Keyring KeyringStore
 	// HeartbeatCoalesce is how long a follower gathers single heartbeats
-	// into one PUT /v1/heartbeats to the leader. Negative disables
-	// coalescing: each heartbeat is forwarded on its own.
+	// into one PUT /v1/heartbeats to the leader (which carries no token:
+	// with ACLs, heartbeats are not gathered). Negative disables
+	// coalescing: each heartbeat is forwarded as any write is.
 	HeartbeatCoalesce time.Duration
 	// CoalesceMax flushes a gathered batch early once it holds this many.
 	CoalesceMax int
+	// ForwardBatches is how many batches of forwarded writes (PUT
+	// /v1/cluster/forward) a follower keeps in flight to the leader: a
+	// write that finds fewer goes at once, the others go together in the
+	// next batch. Negative disables batching: each write is forwarded as
+	// its own request. Default DefaultForwardBatches.
+	ForwardBatches int
 	// SSEKeepAlive is the interval of ": keep-alive" comments on idle streams.
 	SSEKeepAlive time.Duration
 	// MembersPoll is how often GET /v1/cluster/members blocking queries
@@ -140,6 +147,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.MaxWait, DefaultMaxWait)
 	setDefault(&c.HeartbeatCoalesce, DefaultHeartbeatCoalesce)
 	setDefault(&c.CoalesceMax, DefaultCoalesceMax)
+	setDefault(&c.ForwardBatches, DefaultForwardBatches)
 	setDefault(&c.SSEKeepAlive, DefaultSSEKeepAlive)
 	setDefault(&c.MembersPoll, DefaultMembersPoll)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
@@ -182,6 +190,8 @@ type Handler struct {
 	ownClient bool
 	scheme    string // of the leader's address when forwarding: http or https
 	coal      *coalescer
+	fwd       *writeBatcher
+	root      atomic.Pointer[http.Handler] // the whole server's handler (SetRoot)
 	audit     *auditor
 	members   *memberWatch
 	sdAll     atomic.Pointer[sdAnswer]
@@ -239,6 +249,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.baseCtx, h.cancel = context.WithCancel(context.Background())
 	h.coal = newCoalescer(h)
+	h.fwd = newWriteBatcher(h)
 	h.members = newMemberWatch(h)
 	m.watchers(func() float64 { return float64(h.watchers.Load()) })
 	h.writeLim, h.hbLim = cfg.clientLimits()
@@ -271,6 +282,7 @@ func (h *Handler) routes() *mux.Router {
 	handle("/v1/services/{service}/instances/{id}/heartbeat", routeHeartbeat, h.heartbeat, http.MethodPut)
 	handle("/v1/services/{service}/instances/{id}/maintenance", routeMaintenance, h.maintenance, http.MethodPut)
 	handle("/v1/heartbeats", routeHeartbeats, h.heartbeats, http.MethodPut)
+	handle(ForwardBatchPath, routeForwardBatch, h.forwardedWrites, http.MethodPut)
 	handle("/v1/cluster/leader", routeLeader, h.clusterLeader, http.MethodGet)
 	handle("/v1/cluster/members", routeMembers, h.clusterMembers, http.MethodGet)
 	handle("/v1/cluster/raft", routeRaft, h.clusterRaft, http.MethodGet)
@@ -359,6 +371,7 @@ func (h *Handler) Close() {
 	h.mu.Unlock()
 	h.cancel()
 	h.coal.close()
+	h.fwd.close()
 	h.members.close()
 	h.streams.Wait()
 	if h.ownClient {

@@ -18,8 +18,10 @@ import (
 // gathers single heartbeats into batches for the leader.
 func (h *Handler) heartbeat(w http.ResponseWriter, r *http.Request) {
 	leader := h.store.IsLeader()
-	if !leader && h.cfg.HeartbeatCoalesce < 0 {
-		h.forward(w, r, forwardWrite, h.cfg.MaxBodyBytes, h.cfg.ForwardTimeout)
+	if !leader && (h.cfg.HeartbeatCoalesce < 0 || h.cfg.ACL.Resolver != nil) {
+		// The coalescer's batches carry no token: with ACLs, a heartbeat
+		// is forwarded as any write is, with its caller's own.
+		h.forwardWrite(w, r)
 		return
 	}
 	if !leader && r.Header.Get(api.HeaderForwarded) != "" {

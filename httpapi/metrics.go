@@ -37,6 +37,7 @@ const (
 	routeOpenAPI
 	routeUI
 	routeMaintenance
+	routeForwardBatch
 	numRoutes
 )
 
@@ -68,6 +69,7 @@ var routeNames = [numRoutes]string{
 	routeOpenAPI:          "openapi",
 	routeUI:               "ui",
 	routeMaintenance:      "maintenance",
+	routeForwardBatch:     "forward_batch",
 }
 
 var codeClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -94,10 +96,11 @@ const (
 	forwardWrite forwardKind = iota
 	forwardRead
 	forwardHeartbeatBatch
+	forwardWriteBatch
 	numForwardKinds
 )
 
-var forwardKindNames = [numForwardKinds]string{"write", "consistent_read", "heartbeat_batch"}
+var forwardKindNames = [numForwardKinds]string{"write", "consistent_read", "heartbeat_batch", "write_batch"}
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{reg: reg}

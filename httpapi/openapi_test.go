@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -215,6 +216,14 @@ func TestOpenAPIMatchesRecordedAnswers(t *testing.T) {
 	snap := rec.do("snapshot save", 200, "GET", "/v1/snapshot", "")
 	rec.do("snapshot restore", 200, "PUT", "/v1/snapshot", string(snap.body), "Content-Type", "application/octet-stream")
 	rec.do("snapshot restore, garbage", 400, "PUT", "/v1/snapshot", "not a snapshot", "Content-Type", "application/octet-stream")
+	fw := "X-Roster-Forwarded"
+	rec.do("forwarded writes", 200, "PUT", "/v1/cluster/forward",
+		`{"writes":[{"method":"PUT","uri":"/v1/services/web/instances/web-3","client":"10.9.0.1","body":"`+
+			base64.StdEncoding.EncodeToString([]byte(`{"address":"10.0.0.3","port":80}`))+`"},`+
+			`{"method":"DELETE","uri":"/v1/services/web/instances/web-3","client":"10.9.0.1"}]}`, fw, "1")
+	rec.do("forwarded writes, not from a follower", 403, "PUT", "/v1/cluster/forward",
+		`{"writes":[{"method":"DELETE","uri":"/v1/services/web/instances/web-3","client":"10.9.0.1"}]}`)
+	rec.do("forwarded writes, none", 400, "PUT", "/v1/cluster/forward", `{"writes":[]}`, fw, "1")
 	rec.do("livez", 200, "GET", "/livez", "")
 	rec.do("readyz", 200, "GET", "/readyz", "")
 	rec.do("metrics", 200, "GET", "/metrics", "")
@@ -261,7 +270,9 @@ func validate(t *testing.T, doc *openapi3.T, base string, got []exchange) {
 	}
 	openapi3filter.RegisterBodyDecoder("text/event-stream", plain)
 	openapi3filter.RegisterBodyDecoder("application/yaml", plain)
+	openapi3filter.RegisterBodyDecoder("application/x-ndjson", plain)
 	defer openapi3filter.UnregisterBodyDecoder("text/event-stream")
+	defer openapi3filter.UnregisterBodyDecoder("application/x-ndjson")
 
 	// Route against the document with the test server as its server.
 	routed := *doc

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"math"
 	"net"
 	"net/http"
@@ -170,22 +171,33 @@ func (h *Handler) rateLimited(w http.ResponseWriter, r *http.Request, lim *clien
 	if ok {
 		return false
 	}
-	if h.tarpits.Add(1) <= maxTarpits {
-		t := time.NewTimer(maxTarpit)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-		case <-h.closing:
-		}
-		t.Stop()
+	if !inForwardBatch(r.Context()) {
+		h.tarpit(r.Context())
 	}
-	h.tarpits.Add(-1)
 	secs := max(int64(math.Ceil(wait.Seconds())), 1)
 	w.Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
 	h.metrics.rateLimited.Inc()
 	writeJSON(w, http.StatusTooManyRequests, api.Error{Code: codeTooMany,
 		Message: "too many " + what + " from " + client + "; retry after " + strconv.FormatInt(secs, 10) + "s"})
 	return true
+}
+
+// tarpit holds a refusal back maxTarpit (at most maxTarpits at once), or
+// until ctx ends or the handler closes. A write that a follower forwarded
+// in a batch is refused at once, and the follower holds the refusal back
+// for its client instead: a held write must not hold up the batch's
+// sender, which the follower's other clients are waiting for.
+func (h *Handler) tarpit(ctx context.Context) {
+	if h.tarpits.Add(1) <= maxTarpits {
+		t := time.NewTimer(maxTarpit)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		case <-h.closing:
+		}
+		t.Stop()
+	}
+	h.tarpits.Add(-1)
 }
 
 // clientLimits builds the configured per-client limits.
