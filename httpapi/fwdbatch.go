@@ -35,9 +35,10 @@ const ForwardBatchPath = "/v1/cluster/forward"
 
 const (
 	// DefaultForwardBatches is how many batches of forwarded writes a
-	// follower keeps in flight to the leader at once. A write finding fewer
-	// in flight goes at once (never waiting to gather more); past that,
-	// writes queue and go together in the next batch.
+	// follower may have on their way to the leader at once (sent, and not
+	// yet taken: the leader answers the headers once it has read a batch).
+	// A write finding fewer goes at once (never waiting to gather more);
+	// past that, writes queue and go together in the next batch.
 	DefaultForwardBatches = 2
 	// maxForwardBatch caps the writes of one batch.
 	maxForwardBatch = 256
@@ -85,8 +86,12 @@ type fwdResult struct {
 }
 
 // writeBatcher sends the writes a follower forwards. A write that finds
-// fewer than max batches in flight starts one at once; others queue, and
-// each sender, when its batch is answered, takes what queued meanwhile.
+// fewer than max batches on their way to the leader starts one at once;
+// others queue, and each sender, once the leader has taken its batch (the
+// answer's headers are back), takes what queued meanwhile. A batch's
+// answers are read apart, so writes queue at the follower for about a
+// round trip to the leader, not for a whole Raft round: the leader's own
+// batcher coalesces the batches into log entries.
 type writeBatcher struct {
 	h        *Handler
 	max      int
@@ -154,7 +159,13 @@ func (b *writeBatcher) run() {
 			return
 		}
 		b.mu.Unlock()
-		b.h.sendWrites(batch)
+		if read := b.h.sendWrites(batch); read != nil {
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				read()
+			}()
+		}
 	}
 }
 
@@ -253,11 +264,13 @@ func inForwardBatch(ctx context.Context) bool {
 	return ctx.Value(batchKey{}) != nil
 }
 
-// sendWrites sends one batch to the leader and delivers each write's
-// answer as its line arrives. Writes left without a line (the leader went
-// away mid-batch) get 503: they may or may not have been applied, as with
-// any write whose answer was lost, and a client retries them idempotently.
-func (h *Handler) sendWrites(batch []*fwdWaiter) {
+// sendWrites sends one batch to the leader and returns, once the leader has
+// taken it, read: it delivers each write's answer as its line arrives
+// (nil when every write has its answer already). Writes left without a
+// line (the leader went away mid-batch) get 503: they may or may not have
+// been applied, as with any write whose answer was lost, and a client
+// retries them idempotently.
+func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 	delivered := 0
 	deliver := func(i int, res fwdResult) {
 		if i >= 0 && i < len(batch) && batch[i] != nil {
@@ -274,7 +287,7 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) {
 	leader := h.store.Leader()
 	if !leader.Known || leader.HTTPAddr == "" {
 		failRest(store.ErrNoLeader)
-		return
+		return nil
 	}
 	req := fwdBatch{Writes: make([]fwdItem, len(batch))}
 	for i, wt := range batch {
@@ -283,14 +296,14 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		failRest(fmt.Errorf("encode forwarded writes: %w", err))
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.ForwardTimeout)
-	defer cancel()
 	out, err := http.NewRequestWithContext(ctx, http.MethodPut, h.scheme+"://"+leader.HTTPAddr+ForwardBatchPath, bytes.NewReader(body))
 	if err != nil {
+		cancel()
 		failRest(fmt.Errorf("forward writes to leader %s: %w", leader.HTTPAddr, err))
-		return
+		return nil
 	}
 	out.Header["Content-Type"] = jsonCTHdr
 	out.Header[api.HeaderForwarded] = forwardedHdrOnce
@@ -303,36 +316,42 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) {
 	}
 	resp, err := h.client.Do(out)
 	if err != nil {
+		cancel()
 		failRest(unanswered(err))
-		return
+		return nil
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ndjsonCT) {
 		// The leader refused the whole batch (it is no longer the leader,
 		// it is shutting down): each write gets that answer.
+		defer cancel()
+		defer resp.Body.Close()
 		data, err := io.ReadAll(io.LimitReader(resp.Body, h.cfg.MaxBodyBytes))
 		if err != nil {
 			failRest(unanswered(err))
-			return
+			return nil
 		}
 		hdr := resp.Header.Clone()
 		hdr.Del("Content-Length")
 		for i := range batch {
 			deliver(i, fwdResult{answer: fwdAnswer{Status: resp.StatusCode, Header: hdr, Body: data}})
 		}
-		return
+		return nil
 	}
-	dec := json.NewDecoder(resp.Body)
-	for delivered < len(batch) {
-		var a fwdAnswer
-		if err := dec.Decode(&a); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
+	return func() {
+		defer cancel()
+		defer resp.Body.Close()
+		dec := json.NewDecoder(resp.Body)
+		for delivered < len(batch) {
+			var a fwdAnswer
+			if err := dec.Decode(&a); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				failRest(unanswered(fmt.Errorf("answer cut short: %w", err)))
+				return
 			}
-			failRest(unanswered(fmt.Errorf("answer cut short: %w", err)))
-			return
+			deliver(a.I, fwdResult{answer: a})
 		}
-		deliver(a.I, fwdResult{answer: a})
 	}
 }
 
@@ -397,9 +416,12 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 	hdr["Content-Type"] = []string{ndjsonCT}
 	h.setReadHeaders(hdr, h.store.Catalog().Index())
 	w.WriteHeader(http.StatusOK)
+	// The headers go at once: they tell the follower the batch is taken,
+	// and it sends the next.
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
-	rc := http.NewResponseController(w)
 	for range batch.Writes {
 		a := <-answers
 		if err := enc.Encode(&a); err != nil {

@@ -82,10 +82,11 @@ type Config struct {
 	// CoalesceMax flushes a gathered batch early once it holds this many.
 	CoalesceMax int
 	// ForwardBatches is how many batches of forwarded writes (PUT
-	// /v1/cluster/forward) a follower keeps in flight to the leader: a
-	// write that finds fewer goes at once, the others go together in the
-	// next batch. Negative disables batching: each write is forwarded as
-	// its own request. Default DefaultForwardBatches.
+	// /v1/cluster/forward) a follower may have on their way to the leader
+	// (sent, not yet taken): a write that finds fewer goes at once, the
+	// others go together in the next batch. Negative disables batching:
+	// each write is forwarded as its own request. Default
+	// DefaultForwardBatches.
 	ForwardBatches int
 	// SSEKeepAlive is the interval of ": keep-alive" comments on idle streams.
 	SSEKeepAlive time.Duration
