@@ -2,7 +2,7 @@
 # Durable registrations through a follower against through the leader, on
 # one 3-server cluster on loopback (fsync on), measured in the same run:
 # wrk with 64 connections registering unique instances (the load of
-# scripts/bench-register.sh), alternating short leader and follower rounds
+# scripts/bench-register.sh, scripts/lua/roster-register.lua), alternating short leader and follower rounds
 # so that both see the same machine load. Prints each pair and the ratio of
 # the follower's rate to the leader's (design.md: at least 0.8).
 # Needs wrk. ROSTER_BIN runs a prebuilt binary instead of building this
@@ -27,19 +27,10 @@ first=127.0.0.1:$((base + 11))
 for _ in $(seq 300); do curl -sf "$first/v1/cluster/leader" | grep -q '"known":true' && break; sleep 0.1; done
 leader=$(curl -sf "$first/v1/cluster/leader" | sed -E 's/.*"http_addr":"([^"]+)".*/\1/')
 follower=$first; [ "$leader" = "$follower" ] && follower=127.0.0.1:$((base + 12))
-cat > "$work/reg.lua" <<'LUA'
-local n = 0
-local tid = tostring(math.random(1, 1e9))
-wrk.method = "PUT"
-wrk.body = '{"address":"10.1.0.1","port":8080,"tags":["bench"],"ttl":"5m"}'
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/services/bench-" .. (n % 100) .. "/instances/i-" .. tid .. "-" .. n)
-end
-LUA
-rate() { wrk -t1 -c64 -d"${secs}s" -s "$work/reg.lua" "http://$1" | awk '/Requests\/sec/{print $2}'; }
+run=$RANDOM$RANDOM # ids must be new in every round: $2 names the round
+rate() { wrk -t1 -c64 -d"${secs}s" -s scripts/lua/roster-register.lua "http://$1" -- "f$run-$2" 100 | awk '/Requests\/sec/{print $2}'; }
 echo "leader $leader, follower $follower, $pairs pairs of ${secs}s rounds"
-rate "$leader" >/dev/null # warm up
-for _ in $(seq "$pairs"); do echo "$(rate "$leader") $(rate "$follower")"; done | awk '
+rate "$leader" warm >/dev/null
+for i in $(seq "$pairs"); do echo "$(rate "$leader" "l$i") $(rate "$follower" "f$i")"; done | awk '
   { printf "leader %8.0f/s  follower %8.0f/s  ratio %.2f\n", $1, $2, $2 / $1; l += $1; f += $2 }
   END { printf "mean: leader %.0f/s, follower %.0f/s, follower/leader %.2f\n", l / NR, f / NR, f / l }'
