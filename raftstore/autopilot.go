@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -59,7 +60,12 @@ func (r *autopilotRaft) AddVoter(id raft.ServerID, addr raft.ServerAddress, prev
 }
 
 // autopilotDelegate is autopilot's view of Roster (autopilot.ApplicationIntegration).
-type autopilotDelegate struct{ s *Store }
+type autopilotDelegate struct {
+	s *Store
+	// removing holds the ids whose removal is under way: autopilot asks
+	// again on its next pass if the configuration has not changed yet.
+	removing sync.Map
+}
 
 // AutopilotConfig implements autopilot.ApplicationIntegration.
 func (d *autopilotDelegate) AutopilotConfig() *autopilot.Config {
@@ -204,14 +210,39 @@ func (d *autopilotDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
 
 // RemoveFailedServer implements autopilot.ApplicationIntegration. It must
 // return at once: the removal runs in its own goroutine.
+// Autopilot asks on every pass until the configuration shows the server
+// gone, so a removal already under way, or done, is not repeated (each
+// would append another configuration entry and count another removal).
 func (d *autopilotDelegate) RemoveFailedServer(srv *autopilot.Server) {
 	s := d.s
+	if _, busy := d.removing.LoadOrStore(srv.ID, struct{}{}); busy {
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer d.removing.Delete(srv.ID)
+		if !s.inConfiguration(srv.ID) {
+			return
+		}
 		m := member{Name: srv.Name, Meta: nodeMeta{ID: string(srv.ID), Raft: string(srv.Address)}, State: string(srv.NodeStatus)}
 		s.changeMembership("remove_failed", m, s.raft.RemoveServer(srv.ID, 0, membershipTimeout))
 	}()
+}
+
+// inConfiguration reports whether id is in the latest Raft configuration
+// (true when it cannot be read, so that a removal is still tried).
+func (s *Store) inConfiguration(id raft.ServerID) bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return true
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func nodeStatus(state string) autopilot.NodeStatus {
