@@ -67,7 +67,7 @@ func main() {
 	flag.IntVar(&o.per, "per", 100, "instances per service")
 	flag.IntVar(&o.extra, "extra", 10000, "cluster mode: instances registered while a follower is down")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent registering clients")
-	flag.DurationVar(&o.ttl, "ttl", 5*time.Minute, "TTL of every instance (long enough that none expires during the run)")
+	flag.DurationVar(&o.ttl, "ttl", 10*time.Minute, "TTL of every instance; the tool renews every registered instance each third of it, in batches, as clients would")
 	flag.IntVar(&o.batch, "batch", 100, "instances per PUT /v1/heartbeats")
 	flag.DurationVar(&o.settleMax, "settle", 150*time.Second, "longest wait for memory to settle after load (Go forces a GC every 2 minutes)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work dir")
@@ -122,6 +122,55 @@ type bench struct {
 	o       options
 	hc      *http.Client
 	servers []*server
+
+	// registered is every instance registered in the current phase, for
+	// the background renewer.
+	regMu      sync.Mutex
+	registered []api.BatchHeartbeat
+}
+
+// keepAlive renews every instance registered so far through
+// PUT /v1/heartbeats, 100 per request, each third of the TTL, until the
+// returned stop is called: at a million instances the load alone takes
+// longer than a TTL on two shared cores, and clients renew while others
+// register. Failures (the server restarting) are counted, not fatal: the
+// explicit heartbeat rounds check renewals.
+func (b *bench) keepAlive(addr string) (stop func()) {
+	b.regMu.Lock()
+	b.registered = nil
+	b.regMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(b.o.ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			b.regMu.Lock()
+			refs := b.registered[:len(b.registered):len(b.registered)]
+			b.regMu.Unlock()
+			renewed, failed := 0, 0
+			for i := 0; i < len(refs) && ctx.Err() == nil; i += b.o.batch {
+				body, _ := json.Marshal(api.HeartbeatsRequest{Instances: refs[i:min(i+b.o.batch, len(refs))]})
+				var resp api.HeartbeatsResponse
+				if err := b.do(ctx, http.MethodPut, addr, "/v1/heartbeats", body, &resp); err != nil {
+					failed++
+					continue
+				}
+				renewed += resp.Renewed
+			}
+			log.Printf("background renewal: %d of %d renewed, %d requests failed", renewed, len(refs), failed)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // singleResult is what one single-server run measured: a row of the
@@ -201,6 +250,7 @@ func (b *bench) single(services int, name string) (singleResult, error) {
 	if _, err := s.waitReady(30 * time.Second); err != nil {
 		return r, err
 	}
+	defer b.keepAlive(s.http)()
 	peak := s.trackPeak()
 	if r.regRate, err = b.register(s.http, 0, services, b.o.per, "i"); err != nil {
 		return r, err
@@ -299,6 +349,7 @@ func (b *bench) cluster() error {
 		return err
 	}
 	fmt.Printf("leader: %s\n", leader.name)
+	defer b.keepAlive(leader.http)()
 	peaks := make([]func() int64, len(ss))
 	for i, s := range ss {
 		peaks[i] = s.trackPeak()
@@ -450,6 +501,9 @@ func (b *bench) register(addr string, from, services, per int, kind string) (rat
 					fail(fmt.Errorf("register %s/%s: %w", j.svc, j.id, err))
 					continue
 				}
+				b.regMu.Lock()
+				b.registered = append(b.registered, api.BatchHeartbeat{Service: j.svc, ID: j.id})
+				b.regMu.Unlock()
 				done.Add(1)
 			}
 		}()
