@@ -392,6 +392,10 @@ func (b *bench) cluster() error {
 			break
 		}
 	}
+	fmt.Printf("on follower %s: ", f.name)
+	if _, _, err := b.lookups(f, b.o.services); err != nil {
+		return err
+	}
 	if err := f.stop(syscall.SIGKILL, 30*time.Second); err != nil {
 		return err
 	}
@@ -531,11 +535,22 @@ func (b *bench) register(addr string, from, services, per int, kind string) (rat
 
 // lookups measures, for lookupTime each, HTTP lookups
 // (GET /v1/services/{s}/instances) and DNS A queries ({s}.service.roster.)
-// of the registered services, round-robin, from 16 clients: a sweep shows
-// whether either rate moves with the catalog's size.
+// of lookupServices of the registered services (the same ones at every
+// size, spread over the catalog), round-robin, from 16 clients, after one
+// query of each has built its pre-encoded answers: a sweep shows whether
+// either rate moves with the catalog's size.
 func (b *bench) lookups(s *server, services int) (httpRate, dnsRate float64, err error) {
-	const clients, lookupTime = 16, 3 * time.Second
+	const clients, lookupTime, lookupServices = 16, 3 * time.Second, 100
+	names := make([]string, min(lookupServices, services))
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-i%04d", i*services/len(names))
+	}
 	run := func(fn func(svc string) error) (float64, error) {
+		for _, svc := range names {
+			if err := fn(svc); err != nil {
+				return 0, err
+			}
+		}
 		var (
 			n     atomic.Int64
 			wg    sync.WaitGroup
@@ -548,7 +563,7 @@ func (b *bench) lookups(s *server, services int) (httpRate, dnsRate float64, err
 			go func() {
 				defer wg.Done()
 				for i := w; time.Since(start) < lookupTime; i += clients {
-					if err := fn(fmt.Sprintf("svc-i%04d", i*7919%services)); err != nil {
+					if err := fn(names[i%len(names)]); err != nil {
 						errMu.Lock()
 						first = cmpErr(first, err)
 						errMu.Unlock()
