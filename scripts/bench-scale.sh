@@ -31,7 +31,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 CGO_ENABLED=0 go build -o "$work/roster" ./cmd/roster
 go build -o "$work/scale" ./bench/scale
-echo "commit $(git rev-parse --short HEAD) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+rev=$(git rev-parse --short HEAD) # the commit built, named on the plot
+echo "commit $rev $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 if [ "$mode" = sweep ]; then
   rm -f "$csv"
@@ -49,13 +50,14 @@ set offsets graph 0.04, graph 0.04, 0, 0
 set grid
 set xlabel "registered instances (services of ${PER:-100}, one server, fsync on)"
 set format x "%.0s%c"
-set multiplot layout 1,2 title "Roster at scale, commit $(git rev-parse --short HEAD), $(nproc) shared cores, $(date -u +%F)"
+set multiplot layout 1,2 title "Roster at scale, commit $rev, $(nproc) shared cores, $(date -u +%F)"
 set title "resident memory (VmRSS, bbolt's mmap included)"
 set ylabel "MB"
 set yrange [0:1400<*]
 plot "$csv" using 1:3 with linespoints lw 2 pt 7 title "after load, settled", \
      "" using 1:14 with linespoints lw 2 pt 5 title "after restart, settled", \
-     "" using 1:14:(sprintf("%.0f", \$14)) with labels offset 0,1 notitle, \
+     "" using 1:14:(sprintf("%.0f", \$14)) with labels offset 2.5,-0.8 notitle, \
+     "" using 1:3:(sprintf("%.0f", \$3)) with labels offset -2.5,0.8 notitle, \
      1228.8 with lines dt 2 lc rgb "red" title "target at 1M: 1.2 GB"
 set title "restart (SIGTERM, start again)"
 set ylabel "seconds from process start"
