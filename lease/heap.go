@@ -8,17 +8,17 @@ import "github.com/rosterhq/roster/internal/heapq"
 type leaseHeap struct {
 	q   heapq.Heap[*lease]
 	key func(*lease) tick
-	pos func(*lease) *int
+	pos func(*lease) *int32 // a million leases: 4 bytes a position, not 8
 }
 
-func newLeaseHeap(key func(*lease) tick, pos func(*lease) *int) leaseHeap {
+func newLeaseHeap(key func(*lease) tick, pos func(*lease) *int32) leaseHeap {
 	less := func(a, b *lease) bool {
 		if ka, kb := key(a), key(b); ka != kb {
 			return ka < kb
 		}
 		return a.id < b.id
 	}
-	return leaseHeap{q: heapq.New(less, func(l *lease, i int) { *pos(l) = i }), key: key, pos: pos}
+	return leaseHeap{q: heapq.New(less, func(l *lease, i int) { *pos(l) = int32(i) }), key: key, pos: pos}
 }
 
 func (h *leaseHeap) len() int { return h.q.Len() }
@@ -34,13 +34,17 @@ func (h *leaseHeap) push(l *lease) {
 	h.q.Push(l)
 }
 
-func (h *leaseHeap) fix(l *lease) { h.q.Fix(*h.pos(l)) }
+func (h *leaseHeap) fix(l *lease) { h.q.Fix(int(*h.pos(l))) }
 
 func (h *leaseHeap) remove(l *lease) {
 	if i := *h.pos(l); i >= 0 {
-		h.q.Remove(i)
+		h.q.Remove(int(i))
 	}
 }
+
+// init replaces the heap's leases by ls (which it then owns) and orders
+// them in O(n): arming a whole table at once, instead of O(n log n) pushes.
+func (h *leaseHeap) init(ls []*lease) { h.q.Init(ls) }
 
 func (h *leaseHeap) peek() *lease {
 	if h.q.Len() == 0 {

@@ -124,7 +124,7 @@ func (l *Lessor) renewLocked(in *registry.Instance, status api.Status, output st
 			l.armTTL(le, now+tick(le.ttl))
 			l.renewed(le, now)
 		}
-		return decideWrite(le.status, le.output, status, output, &le.outputAt, now)
+		return decideWrite(le.status.api(), le.output, status, output, &le.outputAt, now)
 	}
 	at := l.outputs[in.ID]
 	write := decideWrite(in.Status, in.Output, status, output, &at, now)

@@ -103,11 +103,14 @@ const (
 
 // lease is one instance the table tracks: it holds a TTL, or it is critical
 // with a deregister_after (a reap deadline), or both.
+//
+// The table holds one per leased instance, a million on a big cluster, so
+// the fields are as small as they can be: a one-byte status, 4-byte heap
+// positions, the id and service strings shared with the catalog.
 type lease struct {
 	id, service   string
 	ttl           time.Duration
 	deregAfter    time.Duration
-	status        api.Status
 	output        string
 	criticalSince int64 // leader wall clock, unix ns
 	outputAt      tick  // last write of the output (or decision to write it); 0: never
@@ -118,11 +121,11 @@ type lease struct {
 	// passed but deadline did not. So Renew is O(1) and a lease is refiled
 	// at most once per TTL. Always heapAt <= deadline.
 	heapAt  tick
-	reapAt  tick // reap deadline while armed
-	expPos  int  // in Lessor.exp: armed, not yet due
-	duePos  int  // in Lessor.due: deadline passed, awaiting expiry
-	reapPos int  // in Lessor.reap
-	latePos int  // in Lessor.late: established, next renewal not yet overdue
+	reapAt  tick  // reap deadline while armed
+	expPos  int32 // in Lessor.exp: armed, not yet due
+	duePos  int32 // in Lessor.due: deadline passed, awaiting expiry
+	reapPos int32 // in Lessor.reap
+	latePos int32 // in Lessor.late: established, next renewal not yet overdue
 
 	// Renewal rhythm, for mass-expiry protection (lease_protect.go):
 	// armedAt is when this leader armed the TTL, lastRenew the last
@@ -135,9 +138,41 @@ type lease struct {
 
 	expiring bool // handed out by Due, the critical write not seen yet
 	reaping  bool // handed out by Due, the removal not seen yet
+	status   status
 }
 
-func (l *lease) critical() bool { return l.status == api.StatusCritical }
+func (l *lease) critical() bool { return l.status == statusCritical }
+
+// status is an instance's api.Status in one byte.
+type status uint8
+
+const (
+	statusPassing status = iota
+	statusWarning
+	statusCritical
+)
+
+// statusOf encodes a stored status (the catalog holds only the three; an
+// empty one means passing, as everywhere).
+func statusOf(s api.Status) status {
+	switch s {
+	case api.StatusWarning:
+		return statusWarning
+	case api.StatusCritical:
+		return statusCritical
+	}
+	return statusPassing
+}
+
+func (s status) api() api.Status {
+	switch s {
+	case statusWarning:
+		return api.StatusWarning
+	case statusCritical:
+		return api.StatusCritical
+	}
+	return api.StatusPassing
+}
 
 // Lessor is the TTL lease table: deadlines held in memory by the leader only
 // (never replicated), an expiry min-heap, re-arm on promotion, mass-expiry
@@ -203,10 +238,10 @@ func NewLessor(cfg Config) *Lessor {
 		leases:    make(map[string]*lease),
 		svcLeases: make(map[string]int),
 		outputs:   make(map[string]tick),
-		exp:       newLeaseHeap(func(l *lease) tick { return l.heapAt }, func(l *lease) *int { return &l.expPos }),
-		due:       newLeaseHeap(func(l *lease) tick { return l.deadline }, func(l *lease) *int { return &l.duePos }),
-		reap:      newLeaseHeap(func(l *lease) tick { return l.reapAt }, func(l *lease) *int { return &l.reapPos }),
-		late:      newLeaseHeap(func(l *lease) tick { return l.lateKey }, func(l *lease) *int { return &l.latePos }),
+		exp:       newLeaseHeap(func(l *lease) tick { return l.heapAt }, func(l *lease) *int32 { return &l.expPos }),
+		due:       newLeaseHeap(func(l *lease) tick { return l.deadline }, func(l *lease) *int32 { return &l.duePos }),
+		reap:      newLeaseHeap(func(l *lease) tick { return l.reapAt }, func(l *lease) *int32 { return &l.reapPos }),
+		late:      newLeaseHeap(func(l *lease) tick { return l.lateKey }, func(l *lease) *int32 { return &l.latePos }),
 		ren:       newRenewals(),
 	}
 }
@@ -293,7 +328,7 @@ func (l *Lessor) update(le *lease, in *registry.Instance, now tick, fresh bool) 
 		}
 	}
 	le.ttl, le.deregAfter = in.TTL, in.DeregisterAfter
-	le.status, le.output, le.criticalSince = in.Status, in.Output, in.CriticalSince
+	le.status, le.output, le.criticalSince = statusOf(in.Status), in.Output, in.CriticalSince
 	if le.critical() && !wasCritical && le.expiring {
 		l.expired++
 	}
@@ -377,9 +412,26 @@ func (l *Lessor) wallTick(now tick, wall int64) tick {
 // Reset rebuilds the table from the catalog after a restore, and makes the
 // catalog the one Renew consults for instances without a lease. While armed
 // every lease is re-armed as by Promote.
+//
+// The new leases are built before the table's lock is taken (never the
+// catalog's lock and the table's together: Renew takes them the other way),
+// and only they are kept, not a copy of every instance: at a million
+// instances such a copy was 180 MB on top of the restored catalog.
 func (l *Lessor) Reset(c *registry.Catalog) {
-	var insts []registry.Instance
-	c.ForEachLeased(func(in registry.Instance) { insts = append(insts, in) })
+	var fresh []*lease
+	c.ForEachLeased(func(in registry.Instance) {
+		fresh = append(fresh, &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1, latePos: -1,
+			ttl: in.TTL, deregAfter: in.DeregisterAfter, status: statusOf(in.Status), output: in.Output,
+			criticalSince: in.CriticalSince})
+	})
+	leases := make(map[string]*lease, len(fresh))
+	svcLeases := make(map[string]int)
+	for _, le := range fresh {
+		leases[le.id] = le
+		if le.ttl > 0 {
+			svcLeases[le.service]++
+		}
+	}
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -389,19 +441,8 @@ func (l *Lessor) Reset(c *registry.Catalog) {
 	l.reap.clear()
 	l.late.clear()
 	l.ren.reset()
-	clear(l.leases)
-	clear(l.svcLeases)
+	l.leases, l.svcLeases = leases, svcLeases
 	clear(l.outputs)
-	for i := range insts {
-		in := &insts[i]
-		le := &lease{id: in.ID, service: in.Service, expPos: -1, duePos: -1, reapPos: -1, latePos: -1,
-			ttl: in.TTL, deregAfter: in.DeregisterAfter, status: in.Status, output: in.Output,
-			criticalSince: in.CriticalSince}
-		l.leases[in.ID] = le
-		if le.ttl > 0 {
-			l.svcLeases[le.service]++
-		}
-	}
 	if l.role == roleArmed {
 		l.armAll(l.tick(now))
 	}
@@ -430,6 +471,8 @@ func (l *Lessor) armAll(now tick) {
 	l.exp.clear()
 	l.due.clear()
 	l.reap.clear()
+	exp := make([]*lease, 0, len(l.leases))
+	var reap []*lease
 	for _, le := range l.leases {
 		le.expiring, le.reaping = false, false
 		if !le.established {
@@ -438,13 +481,15 @@ func (l *Lessor) armAll(now tick) {
 		if le.ttl > 0 && !le.critical() {
 			le.deadline = now + tick(le.ttl)
 			le.heapAt = le.deadline
-			l.exp.push(le)
+			exp = append(exp, le)
 		}
 		if le.critical() && le.deregAfter > 0 {
 			le.reapAt = max(l.wallTick(now, registry.SatAdd(le.criticalSince, le.deregAfter)), now+tick(le.ttl))
-			l.reap.push(le)
+			reap = append(reap, le)
 		}
 	}
+	l.exp.init(exp)
+	l.reap.init(reap)
 }
 
 // Demote disarms the table when this server stops leading.

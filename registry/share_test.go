@@ -86,3 +86,52 @@ func BenchmarkCatalogBytesPerInstance(b *testing.B) {
 		runtime.KeepAlive(c)
 	}
 }
+
+// TestRestoreSharesOnlyEqualMetaAndTags: a restore shares a service's
+// meta maps and tag lists among equal ones only, and every instance comes
+// back with exactly its own, also when the service carries more distinct
+// ones than it keeps for sharing (then some equal ones stay apart).
+func TestRestoreSharesOnlyEqualMetaAndTags(t *testing.T) {
+	a := newApplier(t)
+	for i := range 60 {
+		in := inst("web", fmt.Sprintf("web-%02d", i))
+		// Seven distinct metas (more than are kept for sharing) and
+		// three distinct tag lists, interleaved.
+		in.Meta = map[string]string{"version": fmt.Sprintf("1.%d", i%7), "zone": "a"}
+		in.Tags = []string{"v1", fmt.Sprintf("t%d", i%3)}
+		if i%11 == 0 {
+			in.Meta, in.Tags = nil, nil
+		}
+		a.register(in)
+		other := inst("api", fmt.Sprintf("api-%02d", i))
+		other.Meta = map[string]string{"version": fmt.Sprintf("1.%d", i%3), "zone": "a"}
+		a.register(other)
+	}
+	b := New()
+	if err := b.Restore(bytes.NewReader(snapshotBytes(t, a.c)), a.idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"web", "api"} {
+		v, rv := a.c.Service(svc), b.Service(svc)
+		want, got := v.Instances(), rv.Instances()
+		if len(got) != len(want) {
+			t.Fatalf("%s: restored %d instances, want %d", svc, len(got), len(want))
+		}
+		for i := range want {
+			x, y := want[i], got[i]
+			if !sameData(&x, &y) {
+				t.Fatalf("%s: restored %+v, want %+v", svc, y, x)
+			}
+		}
+	}
+	web, api := b.Service("web").Instances(), b.Service("api").Instances()
+	if !samePointer(web[1].Tags, web[4].Tags) || !samePointer(web[1].Tags, web[58].Tags) {
+		t.Error("equal tags restored as separate copies")
+	}
+	if !samePointer(api[1].Meta, api[4].Meta) || !samePointer(api[1].Meta, api[58].Meta) {
+		t.Error("equal meta restored as separate copies")
+	}
+	if samePointer(web[1].Tags, web[2].Tags) || samePointer(api[1].Meta, api[2].Meta) {
+		t.Error("different tags or meta restored as one")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/rosterhq/roster/internal/heapq"
 )
@@ -252,6 +253,9 @@ type snapState struct {
 	acl *aclState
 }
 
+// idRef is an instance id and its service, held while a snapshot is read.
+type idRef struct{ id, service string }
+
 // readSnapshot decodes and verifies a whole snapshot.
 func readSnapshot(r io.Reader) (*snapState, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -279,7 +283,9 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 		return nil, err
 	}
 	st.services = make(map[string]*ServiceView, min(nsvc, 1<<16))
-	st.byID = make(map[string]string)
+	// The id table is built once the count is known: made at its size, it
+	// never rehashes (a third of a restore's time at a million instances).
+	var ids []idRef
 	st.tombs = make(map[string]int64, min(ntomb, 1<<16))
 	for range nsvc {
 		d, err := sr.record()
@@ -297,13 +303,14 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 		if n > 0 {
 			insts = make([]Instance, 0, min(n, 1<<16))
 		}
+		dec := instanceDecoder{service: name}
 		for range n {
 			d, err := sr.record()
 			if err != nil {
 				return nil, err
 			}
 			var in Instance
-			d.registration(&in)
+			dec.registration(d, &in)
 			in.CriticalSince = d.varint()
 			in.CreateIndex = d.uvarint()
 			in.ModifyIndex = d.uvarint()
@@ -319,17 +326,21 @@ func readSnapshot(r io.Reader) (*snapState, error) {
 			if err := ValidateStored(&in); err != nil {
 				return nil, fmt.Errorf("instance %q of service %s: %v: %w", in.ID, name, err, ErrCorrupt)
 			}
-			in.Service = name // one string shared by the service's instances
 			if len(insts) > 0 && insts[len(insts)-1].ID >= in.ID {
 				return nil, fmt.Errorf("service %s: instances out of order at %s: %w", name, in.ID, ErrCorrupt)
 			}
-			if _, dup := st.byID[in.ID]; dup {
-				return nil, fmt.Errorf("instance %s in two services: %w", in.ID, ErrCorrupt)
-			}
-			st.byID[in.ID] = name
+			ids = append(ids, idRef{id: in.ID, service: name})
 			insts = append(insts, in)
 		}
 		st.services[name] = newServiceView(name, index, insts)
+	}
+	st.byID = make(map[string]string, len(ids))
+	for _, r := range ids {
+		before := len(st.byID)
+		st.byID[r.id] = r.service
+		if len(st.byID) == before {
+			return nil, fmt.Errorf("instance %s in two services: %w", r.id, ErrCorrupt)
+		}
 	}
 	for range ntomb {
 		d, err := sr.record()
@@ -419,6 +430,117 @@ func (c *Catalog) Restore(r io.Reader, snapshotIndex uint64) error {
 	c.mu.Unlock()
 	c.watch.fireAll()
 	return nil
+}
+
+// instanceDecoder decodes one service's instance records (the registration
+// fields of the command encoding) for a restore. It gives every instance the
+// service's own name string and, like tally.share, equal tag lists and meta
+// maps one shared copy, compared on the encoded bytes before anything is
+// allocated: restoring an instance then allocates its id and address, not
+// six strings, a slice and a map that the catalog would drop again.
+type instanceDecoder struct {
+	service            string
+	metas              [sharedPerService]map[string]string
+	tagLists           [sharedPerService][]string
+	nextMeta, nextTags uint8
+	raw                [][]byte // scratch: tags, or meta keys and values
+}
+
+// registration is decoder.registration, sharing as it goes. A record of
+// another service keeps its own name (the caller refuses it).
+func (x *instanceDecoder) registration(d *decoder, inst *Instance) {
+	if svc := d.bytes(); string(svc) == x.service {
+		inst.Service = x.service
+	} else {
+		inst.Service = string(svc)
+	}
+	inst.ID = d.str()
+	inst.Address = d.str()
+	inst.Port = d.int()
+	inst.Weight = d.int()
+	inst.Tags = x.tags(d)
+	inst.Meta = x.meta(d)
+	inst.Status = status(d.bytes())
+	inst.Output = d.str()
+	inst.TTL = time.Duration(d.varint())
+	inst.DeregisterAfter = time.Duration(d.varint())
+}
+
+func (x *instanceDecoder) tags(d *decoder) []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	x.raw = x.raw[:0]
+	for range n {
+		x.raw = append(x.raw, d.bytes())
+	}
+	for _, tags := range x.tagLists {
+		if len(tags) == n && equalStrings(tags, x.raw) {
+			return tags
+		}
+	}
+	tags := make([]string, n)
+	for i, b := range x.raw {
+		tags[i] = string(b)
+	}
+	x.tagLists[x.nextTags] = tags
+	x.nextTags = (x.nextTags + 1) % sharedPerService
+	return tags
+}
+
+func (x *instanceDecoder) meta(d *decoder) map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	x.raw = x.raw[:0]
+	sorted := true
+	for i := range 2 * n {
+		b := d.bytes()
+		if i%2 == 0 && i > 0 && string(x.raw[i-2]) >= string(b) {
+			sorted = false
+		}
+		x.raw = append(x.raw, b)
+	}
+	for _, m := range x.metas {
+		if sorted && len(m) == n && equalMeta(m, x.raw) {
+			return m
+		}
+	}
+	m := make(map[string]string, n)
+	for i := 0; i < len(x.raw); i += 2 {
+		m[string(x.raw[i])] = string(x.raw[i+1])
+	}
+	if !sorted {
+		// Keys out of order or repeated: not what appendRegistration
+		// writes. Keep what decoder.registration would make, unshared.
+		return m
+	}
+	x.metas[x.nextMeta] = m
+	x.nextMeta = (x.nextMeta + 1) % sharedPerService
+	return m
+}
+
+func equalStrings(ss []string, raw [][]byte) bool {
+	for i, s := range ss {
+		if s != string(raw[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// equalMeta compares a map with encoded keys and values. The keys are
+// distinct (in strictly ascending order) and as many as the map's, so every
+// pair present means equal.
+func equalMeta(m map[string]string, raw [][]byte) bool {
+	for i := 0; i < len(raw); i += 2 {
+		if v, ok := m[string(raw[i])]; !ok || v != string(raw[i+1]) {
+			return false
+		}
+	}
+	return true
 }
 
 // readACL reads version 2's token section.

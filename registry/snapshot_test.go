@@ -183,6 +183,23 @@ func TestRestoreRefusesInvalidRecordsWithValidChecksum(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one id in two services", func(t *testing.T) {
+		a, b := inst("api", "same"), inst("web", "same")
+		a.Weight, a.Status = 1, api.StatusPassing
+		b.Weight, b.Status = 1, api.StatusPassing
+		snap := &Snapshot{index: 9, listIndex: 9, views: []*ServiceView{
+			newServiceView("api", 9, []Instance{a}), newServiceView("web", 9, []Instance{b}),
+		}}
+		var buf bytes.Buffer
+		if _, err := snap.WriteTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		err := New().Restore(&buf, 9)
+		wantErr(t, err, ErrCorrupt)
+		if !strings.Contains(err.Error(), "same in two services") {
+			t.Errorf("error %q does not name the repeated id", err)
+		}
+	})
 	t.Run("tombstone id with NUL", func(t *testing.T) {
 		snap := &Snapshot{index: 9, listIndex: 9, tombs: []tomb{{id: "x\x00", at: t0}}}
 		var buf bytes.Buffer

@@ -1,11 +1,16 @@
-// Command scale measures Roster at 100,000 registered instances against
-// design.md's target ("under 150 MB resident per server; restart and
-// catch-up under 5 s"): it runs real `roster server` processes with data dirs
-// (fsync on), registers instances over HTTP with concurrent clients, renews
-// every lease with batched heartbeats, and reports resident memory (VmRSS,
-// which counts bbolt's mapped file), data dir and raft.db sizes, restart time
-// of a single server, and catch-up time of a restarted follower in a
-// 3-server cluster. docs/bench/scale.md shows how to run it and the figures.
+// Command scale measures Roster at 100,000 and 1,000,000 registered
+// instances against design.md's targets ("100,000: under 150 MB resident per
+// server; restart and catch-up under 5 s"; "1,000,000 over 10,000 services:
+// under 1.2 GB per server, restart under 10 s, a new follower caught up by
+// snapshot under 30 s"): it runs real `roster server` processes with data
+// dirs (fsync on), registers instances over HTTP with concurrent clients,
+// renews every lease with batched heartbeats, and reports resident memory
+// (VmRSS, which counts bbolt's mapped file), data dir and raft.db sizes,
+// restart time of a single server, catch-up time of a restarted follower and
+// of a new (fourth) server that receives the leader's snapshot in a
+// 3-server cluster. Mode sweep repeats the single-server run at several
+// sizes and writes one CSV row per size (scripts/bench-scale.sh plots it).
+// docs/bench/scale.md shows how to run it and the figures.
 package main
 
 import (
@@ -32,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/rosterhq/roster/api"
 )
 
@@ -47,6 +54,8 @@ type options struct {
 	batch     int
 	settleMax time.Duration
 	keep      bool
+	sizes     string
+	csv       string
 }
 
 func main() {
@@ -58,10 +67,12 @@ func main() {
 	flag.IntVar(&o.per, "per", 100, "instances per service")
 	flag.IntVar(&o.extra, "extra", 10000, "cluster mode: instances registered while a follower is down")
 	flag.IntVar(&o.clients, "clients", 64, "concurrent registering clients")
-	flag.DurationVar(&o.ttl, "ttl", 5*time.Minute, "TTL of every instance (long enough that none expires during the run)")
+	flag.DurationVar(&o.ttl, "ttl", 10*time.Minute, "TTL of every instance; the tool renews every registered instance each third of it, in batches, as clients would")
 	flag.IntVar(&o.batch, "batch", 100, "instances per PUT /v1/heartbeats")
 	flag.DurationVar(&o.settleMax, "settle", 150*time.Second, "longest wait for memory to settle after load (Go forces a GC every 2 minutes)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work dir")
+	flag.StringVar(&o.sizes, "sizes", "10000,100000", "sweep mode: instance counts, comma-separated (services = count / -per)")
+	flag.StringVar(&o.csv, "csv", "", "sweep mode: append one CSV row per size to this file (header first when new)")
 	flag.Parse()
 	if o.roster == "" {
 		log.Fatal("-roster is required")
@@ -85,11 +96,13 @@ func main() {
 	var err error
 	switch o.mode {
 	case "single":
-		err = b.single()
+		_, err = b.single(b.o.services, "single-s1")
+	case "sweep":
+		err = b.sweep()
 	case "cluster":
 		err = b.cluster()
 	case "both":
-		if err = b.single(); err == nil {
+		if _, err = b.single(b.o.services, "single-s1"); err == nil {
 			err = b.cluster()
 		}
 	default:
@@ -109,80 +122,200 @@ type bench struct {
 	o       options
 	hc      *http.Client
 	servers []*server
+
+	// registered is every instance registered in the current phase, for
+	// the background renewer.
+	regMu      sync.Mutex
+	registered []api.BatchHeartbeat
+}
+
+// keepAlive renews every instance registered so far through
+// PUT /v1/heartbeats, 100 per request, each third of the TTL, until the
+// returned stop is called: at a million instances the load alone takes
+// longer than a TTL on two shared cores, and clients renew while others
+// register. Failures (the server restarting) are counted, not fatal: the
+// explicit heartbeat rounds check renewals.
+func (b *bench) keepAlive(addr string) (stop func()) {
+	b.regMu.Lock()
+	b.registered = nil
+	b.regMu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(b.o.ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			b.regMu.Lock()
+			refs := b.registered[:len(b.registered):len(b.registered)]
+			b.regMu.Unlock()
+			renewed, failed := 0, 0
+			for i := 0; i < len(refs) && ctx.Err() == nil; i += b.o.batch {
+				body, _ := json.Marshal(api.HeartbeatsRequest{Instances: refs[i:min(i+b.o.batch, len(refs))]})
+				var resp api.HeartbeatsResponse
+				if err := b.do(ctx, http.MethodPut, addr, "/v1/heartbeats", body, &resp); err != nil {
+					failed++
+					continue
+				}
+				renewed += resp.Renewed
+			}
+			log.Printf("background renewal: %d of %d renewed, %d requests failed", renewed, len(refs), failed)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// singleResult is what one single-server run measured: a row of the
+// sweep's CSV.
+type singleResult struct {
+	instances           int
+	regRate             float64
+	load, restarted     memReport
+	peak                int64
+	raftDB, snapshot    int64
+	stop, ready, listed time.Duration
+	armed               time.Duration
+	lookups, dnsQueries float64
+}
+
+var csvHeader = "instances,registrations_per_s,rss_mb,anon_mb,file_mb,heap_inuse_mb,peak_rss_mb," +
+	"raft_db_mb,snapshot_mb,stop_s,restart_ready_s,restart_listed_s,restart_armed_s,rss_after_restart_mb," +
+	"lookups_per_s,dns_per_s"
+
+func (r singleResult) csv() string {
+	m := func(n int64) string { return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) }
+	s := func(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
+	return strings.Join([]string{strconv.Itoa(r.instances), strconv.FormatFloat(r.regRate, 'f', 0, 64),
+		m(r.load.rss), m(r.load.anon), m(r.load.file), m(int64(r.load.heapInuse)), m(r.peak),
+		m(r.raftDB), m(r.snapshot), s(r.stop), s(r.ready), s(r.listed), s(r.armed), m(r.restarted.rss),
+		strconv.FormatFloat(r.lookups, 'f', 0, 64), strconv.FormatFloat(r.dnsQueries, 'f', 0, 64)}, ",")
+}
+
+// sweep runs single at every size of -sizes, each on a fresh server, and
+// appends a CSV row per size.
+func (b *bench) sweep() error {
+	var sizes []int
+	for _, f := range strings.Split(b.o.sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < b.o.per || n%b.o.per != 0 {
+			return fmt.Errorf("-sizes: %q is not a positive multiple of -per %d", f, b.o.per)
+		}
+		sizes = append(sizes, n)
+	}
+	var out io.Writer = io.Discard
+	if b.o.csv != "" {
+		fi, statErr := os.Stat(b.o.csv)
+		f, err := os.OpenFile(b.o.csv, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if statErr != nil || fi.Size() == 0 {
+			fmt.Fprintln(f, csvHeader)
+		}
+		out = f
+	}
+	for _, n := range sizes {
+		r, err := b.single(n/b.o.per, fmt.Sprintf("sweep-%d", n))
+		if err != nil {
+			return fmt.Errorf("%d instances: %w", n, err)
+		}
+		fmt.Fprintln(out, r.csv())
+		fmt.Printf("csv %s\n", r.csv())
+	}
+	return nil
 }
 
 // single: one server, load, memory, restart.
-func (b *bench) single() error {
-	total := b.o.services * b.o.per
+func (b *bench) single(services int, name string) (singleResult, error) {
+	total := services * b.o.per
+	r := singleResult{instances: total}
 	fmt.Printf("== single server, %d services x %d instances = %d, %d clients, ttl %s\n",
-		b.o.services, b.o.per, total, b.o.clients, b.o.ttl)
-	s, err := b.newServer("single-s1", nil, 0)
+		services, b.o.per, total, b.o.clients, b.o.ttl)
+	s, err := b.newServer(name, nil, 0)
 	if err != nil {
-		return err
+		return r, err
 	}
 	if err := s.start(); err != nil {
-		return err
+		return r, err
 	}
 	if _, err := s.waitReady(30 * time.Second); err != nil {
-		return err
+		return r, err
 	}
+	defer b.keepAlive(s.http)()
 	peak := s.trackPeak()
-	if err := b.register(s.http, 0, b.o.services, b.o.per, "i"); err != nil {
-		return err
+	if r.regRate, err = b.register(s.http, 0, services, b.o.per, "i"); err != nil {
+		return r, err
 	}
-	if err := b.heartbeat(s.http, b.o.services, b.o.per, "i"); err != nil {
-		return err
+	if err := b.heartbeat(s.http, services, b.o.per, "i"); err != nil {
+		return r, err
 	}
 	if err := b.leases(s, total); err != nil {
-		return err
+		return r, err
 	}
-	peakRSS := peak()
-	mem, err := s.settle(b.o.settleMax)
-	if err != nil {
-		return err
+	r.peak = peak()
+	if r.load, err = s.settle(b.o.settleMax); err != nil {
+		return r, err
 	}
-	fmt.Printf("memory after load: %s (peak VmRSS during load %s)\n", mem, mb(peakRSS))
-	if err := s.diskReport(); err != nil {
-		return err
+	fmt.Printf("memory after load: %s (peak VmRSS during load %s)\n", r.load, mb(r.peak))
+	if _, _, err := s.diskReport(); err != nil {
+		return r, err
+	}
+	if r.lookups, r.dnsQueries, err = b.lookups(s, services); err != nil {
+		return r, err
 	}
 
 	// Restart: SIGTERM, start again, time until ready and every instance listed.
 	t0 := time.Now()
-	if err := s.stop(syscall.SIGTERM, time.Minute); err != nil {
-		return err
+	if err := s.stop(syscall.SIGTERM, 2*time.Minute); err != nil {
+		return r, err
 	}
-	fmt.Printf("shutdown (SIGTERM to exit): %s\n", ms(time.Since(t0)))
-	if err := s.diskReport(); err != nil {
-		return err
+	r.stop = time.Since(t0)
+	fmt.Printf("shutdown (SIGTERM to exit): %s\n", ms(r.stop))
+	if r.raftDB, r.snapshot, err = s.diskReport(); err != nil {
+		return r, err
 	}
 	start := time.Now()
 	if err := s.start(); err != nil {
-		return err
+		return r, err
 	}
-	ready, err := s.waitReady(60 * time.Second)
+	ready, err := s.waitReady(2 * time.Minute)
 	if err != nil {
-		return err
+		return r, err
 	}
-	listed, err := s.waitCount(total, 60*time.Second)
+	listed, err := s.waitCount(total, 2*time.Minute)
 	if err != nil {
-		return err
+		return r, err
 	}
+	r.ready, r.listed = ready.Sub(start), listed.Sub(start)
 	fmt.Printf("restart: ready after %s, all %d listed after %s (from process start)\n",
-		ms(ready.Sub(start)), total, ms(listed.Sub(start)))
-	armed, err := s.waitArmed(60 * time.Second)
+		ms(r.ready), total, ms(r.listed))
+	armed, err := s.waitArmed(2 * time.Minute)
 	if err != nil {
-		return err
+		return r, err
 	}
-	fmt.Printf("restart: leases re-armed after %s\n", ms(armed.Sub(start)))
-	if err := b.heartbeat(s.http, b.o.services, b.o.per, "i"); err != nil {
-		return fmt.Errorf("heartbeats after restart: %w", err)
+	r.armed = armed.Sub(start)
+	fmt.Printf("restart: leases re-armed after %s\n", ms(r.armed))
+	if err := b.heartbeat(s.http, services, b.o.per, "i"); err != nil {
+		return r, fmt.Errorf("heartbeats after restart: %w", err)
 	}
-	mem, err = s.settle(b.o.settleMax)
-	if err != nil {
-		return err
+	if r.restarted, err = s.settle(b.o.settleMax); err != nil {
+		return r, err
 	}
-	fmt.Printf("memory after restart: %s\n", mem)
-	return s.stop(syscall.SIGTERM, time.Minute)
+	fmt.Printf("memory after restart: %s\n", r.restarted)
+	if err := s.stop(syscall.SIGTERM, 2*time.Minute); err != nil {
+		return r, err
+	}
+	// A sweep's next size starts from a clean disk.
+	return r, os.RemoveAll(s.dir)
 }
 
 // cluster: three servers, load, memory of each, a follower killed and
@@ -216,11 +349,12 @@ func (b *bench) cluster() error {
 		return err
 	}
 	fmt.Printf("leader: %s\n", leader.name)
+	defer b.keepAlive(leader.http)()
 	peaks := make([]func() int64, len(ss))
 	for i, s := range ss {
 		peaks[i] = s.trackPeak()
 	}
-	if err := b.register(leader.http, 0, b.o.services, b.o.per, "i"); err != nil {
+	if _, err := b.register(leader.http, 0, b.o.services, b.o.per, "i"); err != nil {
 		return err
 	}
 	if err := b.heartbeat(leader.http, b.o.services, b.o.per, "i"); err != nil {
@@ -245,7 +379,7 @@ func (b *bench) cluster() error {
 			role = "leader"
 		}
 		fmt.Printf("%s (%s) memory after load: %s (peak VmRSS during load %s)\n", s.name, role, mem, mb(p))
-		if err := s.diskReport(); err != nil {
+		if _, _, err := s.diskReport(); err != nil {
 			return err
 		}
 	}
@@ -258,12 +392,16 @@ func (b *bench) cluster() error {
 			break
 		}
 	}
+	fmt.Printf("on follower %s: ", f.name)
+	if _, _, err := b.lookups(f, b.o.services); err != nil {
+		return err
+	}
 	if err := f.stop(syscall.SIGKILL, 30*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("killed follower %s (SIGKILL)\n", f.name)
 	extraServices := (b.o.extra + b.o.per - 1) / b.o.per
-	if err := b.register(leader.http, 0, extraServices, b.o.per, "x"); err != nil {
+	if _, err := b.register(leader.http, 0, extraServices, b.o.per, "x"); err != nil {
 		return err
 	}
 	want := total + extraServices*b.o.per
@@ -286,6 +424,36 @@ func (b *bench) cluster() error {
 		return err
 	}
 	fmt.Printf("%s memory after catch-up: %s\n", f.name, mem)
+
+	// A new server joins: the leader no longer holds the log from the
+	// start (once a snapshot compacted it), so it sends its snapshot.
+	n, err := b.newServer("cluster-s4", []string{leader.gossip}, 0)
+	if err != nil {
+		return err
+	}
+	ss = append(ss, n)
+	start = time.Now()
+	if err := n.start(); err != nil {
+		return err
+	}
+	ready, err = n.waitReady(2 * time.Minute)
+	if err != nil {
+		return err
+	}
+	listed, err = n.waitCount(want, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	how := "by log replication (the leader's log still starts at its first entry)"
+	if n.logged("restored catalog from snapshot") {
+		how = "by snapshot install"
+	}
+	fmt.Printf("new follower %s: ready after %s, all %d listed after %s (from process start), caught up %s\n",
+		n.name, ms(ready.Sub(start)), want, ms(listed.Sub(start)), how)
+	if mem, err = n.settle(b.o.settleMax); err != nil {
+		return err
+	}
+	fmt.Printf("%s memory after catch-up: %s\n", n.name, mem)
 	for _, s := range ss {
 		if err := s.stop(syscall.SIGTERM, time.Minute); err != nil {
 			return err
@@ -296,7 +464,7 @@ func (b *bench) cluster() error {
 
 // register PUTs services x per instances (ids <svc>-<kind><n>) with the
 // configured concurrency: one TTL, one meta key, one tag each.
-func (b *bench) register(addr string, from, services, per int, kind string) error {
+func (b *bench) register(addr string, from, services, per int, kind string) (rate float64, err error) {
 	type job struct{ svc, id string }
 	jobs := make(chan job, 1024)
 	var (
@@ -329,12 +497,17 @@ func (b *bench) register(addr string, from, services, per int, kind string) erro
 					TTL:     b.o.ttl.String(),
 				})
 				t := time.Now()
-				err := b.do(ctx, http.MethodPut, addr, "/v1/services/"+j.svc+"/instances/"+j.id, body, nil)
+				err := retry503(func() error {
+					return b.do(ctx, http.MethodPut, addr, "/v1/services/"+j.svc+"/instances/"+j.id, body, nil)
+				})
 				lat[w] = append(lat[w], time.Since(t))
 				if err != nil {
 					fail(fmt.Errorf("register %s/%s: %w", j.svc, j.id, err))
 					continue
 				}
+				b.regMu.Lock()
+				b.registered = append(b.registered, api.BatchHeartbeat{Service: j.svc, ID: j.id})
+				b.regMu.Unlock()
 				done.Add(1)
 			}
 		}()
@@ -348,15 +521,82 @@ func (b *bench) register(addr string, from, services, per int, kind string) erro
 	close(jobs)
 	wg.Wait()
 	if first != nil {
-		return first
+		return 0, first
 	}
 	d := time.Since(start)
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	fmt.Printf("registered %d in %s: %.0f/s, latency %s\n", done.Load(), ms(d), float64(done.Load())/d.Seconds(), percentiles(all))
-	return nil
+	rate = float64(done.Load()) / d.Seconds()
+	fmt.Printf("registered %d in %s: %.0f/s, latency %s\n", done.Load(), ms(d), rate, percentiles(all))
+	return rate, nil
+}
+
+// lookups measures, for lookupTime each, HTTP lookups
+// (GET /v1/services/{s}/instances) and DNS A queries ({s}.service.roster.)
+// of lookupServices of the registered services (the same ones at every
+// size, spread over the catalog), round-robin, from 16 clients, after one
+// query of each has built its pre-encoded answers: a sweep shows whether
+// either rate moves with the catalog's size.
+func (b *bench) lookups(s *server, services int) (httpRate, dnsRate float64, err error) {
+	const clients, lookupTime, lookupServices = 16, 3 * time.Second, 100
+	names := make([]string, min(lookupServices, services))
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-i%04d", i*services/len(names))
+	}
+	run := func(fn func(svc string) error) (float64, error) {
+		for _, svc := range names {
+			if err := fn(svc); err != nil {
+				return 0, err
+			}
+		}
+		var (
+			n     atomic.Int64
+			wg    sync.WaitGroup
+			errMu sync.Mutex
+			first error
+		)
+		start := time.Now()
+		for w := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; time.Since(start) < lookupTime; i += clients {
+					if err := fn(names[i%len(names)]); err != nil {
+						errMu.Lock()
+						first = cmpErr(first, err)
+						errMu.Unlock()
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load()) / time.Since(start).Seconds(), first
+	}
+	httpRate, err = run(func(svc string) error {
+		return b.do(context.Background(), http.MethodGet, s.http, "/v1/services/"+svc+"/instances", nil, nil)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("lookup: %w", err)
+	}
+	dc := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	dnsRate, err = run(func(svc string) error {
+		m := new(dns.Msg)
+		m.SetQuestion(svc+".service.roster.", dns.TypeA)
+		r, _, err := dc.Exchange(m, s.dns)
+		if err == nil && (r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0) {
+			err = fmt.Errorf("%s: rcode %s, %d answers", svc, dns.RcodeToString[r.Rcode], len(r.Answer))
+		}
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("dns: %w", err)
+	}
+	fmt.Printf("lookups (%d clients, %s each): HTTP %.0f/s, DNS %.0f/s\n", clients, lookupTime, httpRate, dnsRate)
+	return httpRate, dnsRate, nil
 }
 
 // heartbeat renews every instance through PUT /v1/heartbeats in batches.
@@ -794,11 +1034,13 @@ func readProcMem(pid int) (memReport, error) {
 	return m, nil
 }
 
-// diskReport prints the data dir's size and raft.db's.
-func (s *server) diskReport() error {
+// diskReport prints the data dir's size and raft.db's, and answers
+// raft.db's size and the newest snapshot's.
+func (s *server) diskReport() (raftDB, snapshot int64, err error) {
 	var total int64
 	var snaps []string
-	err := filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
+	var newest time.Time
+	err = filepath.WalkDir(s.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -808,19 +1050,28 @@ func (s *server) diskReport() error {
 		}
 		total += fi.Size()
 		if d.Name() == "state.bin" {
+			if fi.ModTime().After(newest) {
+				newest, snapshot = fi.ModTime(), fi.Size()
+			}
 			snaps = append(snaps, fmt.Sprintf("%s %s", filepath.Base(filepath.Dir(p)), mb(fi.Size())))
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	fi, err := os.Stat(filepath.Join(s.dir, "raft.db"))
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	fmt.Printf("%s disk: data dir %s, raft.db %s, snapshots [%s]\n", s.name, mb(total), mb(fi.Size()), strings.Join(snaps, ", "))
-	return nil
+	return fi.Size(), snapshot, nil
+}
+
+// logged reports whether the server's log holds the text.
+func (s *server) logged(text string) bool {
+	data, err := os.ReadFile(s.logf.Name())
+	return err == nil && bytes.Contains(data, []byte(text))
 }
 
 func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
