@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"strconv"
 	"time"
 
@@ -43,12 +44,14 @@ func (h *Handler) forwardWrite(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// forward proxies r to the leader's HTTP address with the same method, path,
-// query and body, marked with X-Roster-Forwarded so that it is never
-// forwarded twice, and copies the leader's answer back. When the answer
-// carries X-Roster-Index, it is held until this server has applied that
-// index, so a client reads its own writes from the server it wrote to.
-// bodyLimit caps the body (0: the request has none worth reading).
+// forward proxies r to the leader's HTTP address (net/http/httputil's
+// ReverseProxy over the pooled client's transport: same method, path,
+// query and body, hop-by-hop headers dropped), marked with
+// X-Roster-Forwarded so that it is never forwarded twice, and copies the
+// leader's answer back. When the answer carries X-Roster-Index, it is held
+// until this server has applied that index, so a client reads its own
+// writes from the server it wrote to. bodyLimit caps the body (0: the
+// request has none worth reading).
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKind, bodyLimit int64, timeout time.Duration) {
 	if r.Header.Get(api.HeaderForwarded) != "" {
 		h.writeError(w, errForwardedTwice)
@@ -61,50 +64,50 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKi
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	var body io.Reader
+	in := r.WithContext(ctx)
 	if bodyLimit > 0 && r.Body != nil && r.Body != http.NoBody {
-		body = http.MaxBytesReader(w, r.Body, bodyLimit)
+		in.Body = http.MaxBytesReader(w, r.Body, bodyLimit)
+	} else {
+		in.Body, in.ContentLength = http.NoBody, 0
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, h.scheme+"://"+leader.HTTPAddr+r.URL.RequestURI(), body)
-	if err != nil {
-		h.writeError(w, fmt.Errorf("forward %s %s to leader %s: %w", r.Method, r.URL.Path, leader.HTTPAddr, err))
-		return
-	}
-	if body != nil {
-		out.ContentLength = r.ContentLength
-	}
-	copyHeaders(out.Header, r.Header)
-	out.Header[api.HeaderForwarded] = forwardedHdrOnce
-	out.Header[headerClient] = []string{clientKey(r)}
-	h.metrics.forwarded[kind].Inc()
-	resp, err := h.client.Do(out)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			h.writeError(w, mbe)
-			return
-		}
-		h.metrics.forwardErrors.Inc()
-		h.log.Warn("forward to leader failed", "method", r.Method, "path", r.URL.Path, "leader", leader.HTTPAddr, "err", err)
-		h.writeError(w, &apiError{status: http.StatusServiceUnavailable, code: codeNoLeader,
-			msg: fmt.Sprintf("forward to leader %s: %v", leader.HTTPAddr, err)})
-		return
-	}
-	defer resp.Body.Close()
-	if s := resp.Header.Get(api.HeaderIndex); s != "" {
-		if index, perr := strconv.ParseUint(s, 10, 64); perr == nil {
-			if err := h.waitApplied(r.Context(), index); err != nil {
-				h.writeError(w, err)
-				return
+	client := clientKey(r)
+	proxy := &httputil.ReverseProxy{
+		Transport: h.client.Transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.Host = h.scheme, leader.HTTPAddr, ""
+			pr.Out.Header[api.HeaderForwarded] = forwardedHdrOnce
+			pr.Out.Header[headerClient] = []string{client}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if s := resp.Header.Get(api.HeaderIndex); s != "" {
+				if index, err := strconv.ParseUint(s, 10, 64); err == nil {
+					if err := h.waitApplied(r.Context(), index); err != nil {
+						return err
+					}
+				}
 			}
-		}
+			h.setLeaderHeaders(resp.Header)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			var mbe *http.MaxBytesError
+			var ae *apiError
+			switch {
+			case errors.As(err, &mbe):
+				h.writeError(w, mbe)
+			case errors.As(err, &ae): // from ModifyResponse: not caught up
+				h.writeError(w, err)
+			default:
+				h.metrics.forwardErrors.Inc()
+				h.log.Warn("forward to leader failed", "method", r.Method, "path", r.URL.Path, "leader", leader.HTTPAddr, "err", err)
+				h.writeError(w, &apiError{status: http.StatusServiceUnavailable, code: codeNoLeader,
+					msg: fmt.Sprintf("forward to leader %s: %v", leader.HTTPAddr, err)})
+			}
+		},
+		ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
-	copyHeaders(w.Header(), resp.Header)
-	h.setLeaderHeaders(w.Header())
-	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		h.log.Debug("copy forwarded answer", "path", r.URL.Path, "err", err)
-	}
+	h.metrics.forwarded[kind].Inc()
+	proxy.ServeHTTP(w, in)
 }
 
 // waitApplied waits, within ApplyWait, for the local state to apply index.

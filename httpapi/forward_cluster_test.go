@@ -607,3 +607,38 @@ func TestFollowerForwardsLeaderWork(t *testing.T) {
 		t.Fatal("the restore through the follower is not applied on it")
 	}
 }
+
+// With batching off, a follower proxies each write to the leader on its
+// own (httputil.ReverseProxy): the client gets the leader's answer with the
+// index and leader headers, reads its write back from the follower at
+// once, and a body over the limit is 413 with a JSON message, written
+// nowhere.
+func TestUnbatchedForwardingProxiesEachWrite(t *testing.T) {
+	nodes := startCluster3(t, func(c *node.Config) {
+		c.HTTP.ForwardBatches = -1
+		c.HTTP.MaxBodyBytes = 4096
+	})
+	_, followers := leaderAndFollowers(t, nodes)
+	f := followers[0]
+	r := send(f.HTTPAddr(), http.MethodPut, "/v1/services/web/instances/u1", `{"address":"10.0.0.1","port":80}`)
+	if r.err != nil || r.status != http.StatusOK || r.header.Get(api.HeaderIndex) == "" || r.header.Get(api.HeaderKnownLeader) != "true" {
+		t.Fatalf("forwarded write: %s, headers %v", r, r.header)
+	}
+	if c := r.header.Get("Connection"); c != "" {
+		t.Errorf("hop-by-hop header passed on: Connection: %s", c)
+	}
+	got := send(f.HTTPAddr(), http.MethodGet, "/v1/services/web/instances", "")
+	if got.status != http.StatusOK || !strings.Contains(string(got.body), `"id":"u1"`) {
+		t.Fatalf("read on the follower right after its write: %s", got)
+	}
+	big := `{"address":"10.0.0.2","port":80,"meta":{"k":"` + strings.Repeat("x", 8000) + `"}}`
+	r = send(f.HTTPAddr(), http.MethodPut, "/v1/services/web/instances/u2", big)
+	if r.err != nil || r.status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.body), `"error"`) {
+		t.Fatalf("oversized forwarded write: %s", r)
+	}
+	for _, n := range nodes {
+		if _, ok := n.Store().Catalog().Instance("u2"); ok {
+			t.Fatalf("%s holds the refused write", n.HTTPAddr())
+		}
+	}
+}
