@@ -116,83 +116,13 @@ func startBareCluster(tb testing.TB, n int) []*BareNode {
 	return nodes
 }
 
-// BenchmarkRegisterVsBareRatio measures both in alternating half-second
-// rounds (one op = one round of each), so that load from other processes
-// on a shared machine hits both alike; it reports each rate and the ratio
-// (design.md target: ratio >= 0.8). Run with -benchtime=10x. Writes that
-// meet a leadership change are retried on the new leader and not counted.
-func BenchmarkRegisterVsBareRatio(b *testing.B) {
-	c := startCluster(b, 3)
-	rafts := startBareCluster(b, 3)
-	bareLeader := func() (leader *BareNode) {
-		retry.Eventually(b, 10*time.Second, func() error {
-			for _, r := range rafts {
-				if r.IsLeader() {
-					leader = r
-					return nil
-				}
-			}
-			return errors.New("bare cluster has no leader")
-		})
-		return leader
-	}
-	var bare atomic.Pointer[BareNode]
-	bare.Store(bareLeader())
-	var leader atomic.Pointer[Store]
-	leader.Store(c.waitForLeader())
-	cmd := registry.EncodeRegister(testInstance("svc-1", "inst-1234567"), time.Now().UnixNano())
-	ctx := context.Background()
-	var seq atomic.Int64
-	round := func(op func() bool) float64 {
-		var n atomic.Int64
-		stop := time.Now().Add(500 * time.Millisecond)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range benchClients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(stop) {
-					if op() {
-						n.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return float64(n.Load()) / time.Since(start).Seconds()
-	}
-	var bareSum, regSum float64
-	b.ResetTimer()
-	for range b.N {
-		bareSum += round(func() bool {
-			r := bare.Load()
-			if err := r.Apply(cmd, 5*time.Second); err != nil {
-				bare.CompareAndSwap(r, bareLeader())
-				return false
-			}
-			return true
-		})
-		regSum += round(func() bool {
-			k := seq.Add(1)
-			s := leader.Load()
-			_, _, err := s.Register(ctx, testInstance(fmt.Sprintf("svc-%d", k%50), fmt.Sprintf("inst-%d", k)))
-			if err != nil {
-				leader.CompareAndSwap(s, c.waitForLeader())
-				return false
-			}
-			return true
-		})
-	}
-	b.ReportMetric(bareSum/float64(b.N), "bare/s")
-	b.ReportMetric(regSum/float64(b.N), "regs/s")
-	b.ReportMetric(regSum/bareSum, "ratio")
-}
-
-// BenchmarkWriteDepthVsBare compares the batcher's pacing and in-flight
-// limits against the bare Raft loop in alternating half-second rounds (one op = one round of
-// each), so that other load on a shared machine hits all alike. Run with
-// -benchtime=6x.
+// BenchmarkWriteDepthVsBare measures registrations through the store (the
+// default batcher, and its pacing and in-flight variants) against the bare
+// Raft loop in alternating half-second rounds (one op = one round of each),
+// so that other load on a shared machine hits all alike; ratio-default is
+// design.md's "0.8x a bare hashicorp/raft apply loop". Run with
+// -benchtime=6x. Writes that meet a leadership change are retried on the
+// new leader and not counted (the bare loop's too).
 func BenchmarkWriteDepthVsBare(b *testing.B) {
 	variants := []struct {
 		name string
@@ -271,6 +201,7 @@ func BenchmarkWriteDepthVsBare(b *testing.B) {
 		}
 	}
 	b.ReportMetric(bareSum/float64(b.N), "bare/s")
+	b.ReportMetric(sums[0]/float64(b.N), "regs/s")
 	for i, v := range variants {
 		b.ReportMetric(sums[i]/bareSum, "ratio-"+v.name)
 	}
