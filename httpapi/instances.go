@@ -139,7 +139,7 @@ func (h *Handler) getInstance(w http.ResponseWriter, r *http.Request) {
 
 // register answers PUT /v1/services/{service}/instances/{id}.
 func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
-	if h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests") {
+	if h.ForwardWrite(w, r) {
 		return
 	}
 	name, err := serviceVar(r)
@@ -200,7 +200,7 @@ func instanceFromRequest(service, id string, req *api.RegisterRequest) (registry
 
 // deregister answers DELETE /v1/services/{service}/instances/{id}.
 func (h *Handler) deregister(w http.ResponseWriter, r *http.Request) {
-	if h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests") {
+	if h.ForwardWrite(w, r) {
 		return
 	}
 	name, err := serviceVar(r)

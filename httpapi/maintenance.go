@@ -12,7 +12,7 @@ import (
 // it turns the instance's maintenance mode on or off and answers the
 // instance as stored, with the index of the write.
 func (h *Handler) maintenance(w http.ResponseWriter, r *http.Request) {
-	if h.forwardWrite(w, r) || h.rateLimited(w, r, h.writeLim, 1, "write requests") {
+	if h.ForwardWrite(w, r) {
 		return
 	}
 	name, err := serviceVar(r)
