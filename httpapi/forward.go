@@ -112,9 +112,15 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, kind forwardKi
 
 // waitApplied waits, within ApplyWait, for the local state to apply index.
 func (h *Handler) waitApplied(ctx context.Context, index uint64) error {
+	return h.waitLeaderApplied(ctx, index, 0)
+}
+
+// waitLeaderApplied is waitApplied with the term of the leader's entry at
+// index (0 when not known), see Store.WaitLeaderApplied.
+func (h *Handler) waitLeaderApplied(ctx context.Context, index, term uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.ApplyWait)
 	defer cancel()
-	if err := h.store.WaitApplied(ctx, index); err != nil {
+	if err := h.store.WaitLeaderApplied(ctx, index, term); err != nil {
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			msg: fmt.Sprintf("the leader applied the request at index %d but this server has not caught up: %v", index, err)}
 	}

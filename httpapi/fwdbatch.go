@@ -63,12 +63,16 @@ type fwdBatch struct {
 }
 
 // fwdAnswer is one line of the batch answer: the whole answer the leader
-// gave to write I of the batch.
+// gave to write I of the batch, and Term, the term of the leader's log
+// entry at the answer's index (X-Roster-Index), which lets the follower
+// apply that entry without waiting for the leader's next AppendEntries
+// (Store.WaitLeaderApplied).
 type fwdAnswer struct {
 	I      int         `json:"i"`
 	Status int         `json:"status"`
 	Header http.Header `json:"header,omitempty"`
 	Body   []byte      `json:"body,omitempty"`
+	Term   uint64      `json:"term,omitempty"`
 }
 
 // fwdWaiter is a forwarded write waiting for its answer.
@@ -239,12 +243,10 @@ func (h *Handler) forwardBatched(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := res.answer
-	if s := a.Header.Get(api.HeaderIndex); s != "" {
-		if index, perr := strconv.ParseUint(s, 10, 64); perr == nil {
-			if err := h.waitApplied(r.Context(), index); err != nil {
-				h.writeError(w, err)
-				return
-			}
+	if index, ok := answerIndex(a.Header); ok {
+		if err := h.waitLeaderApplied(r.Context(), index, a.Term); err != nil {
+			h.writeError(w, err)
+			return
 		}
 	}
 	if a.Status == http.StatusTooManyRequests {
@@ -254,6 +256,16 @@ func (h *Handler) forwardBatched(w http.ResponseWriter, r *http.Request) {
 	h.setLeaderHeaders(w.Header())
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(a.Body)
+}
+
+// answerIndex is the index an answer carries (X-Roster-Index), if any.
+func answerIndex(hdr http.Header) (uint64, bool) {
+	s := hdr.Get(api.HeaderIndex)
+	if s == "" {
+		return 0, false
+	}
+	index, err := strconv.ParseUint(s, 10, 64)
+	return index, err == nil
 }
 
 // batchKey marks the context of a write run from a forwarded batch.
@@ -422,8 +434,15 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
+	var lastIndex, lastTerm uint64 // most answers of a batch share an entry
 	for range batch.Writes {
 		a := <-answers
+		if index, ok := answerIndex(a.Header); ok {
+			if index != lastIndex {
+				lastIndex, lastTerm = index, h.store.EntryTerm(index)
+			}
+			a.Term = lastTerm
+		}
 		if err := enc.Encode(&a); err != nil {
 			continue // the follower is gone: let the rest finish, unread
 		}

@@ -168,6 +168,12 @@ func (s *fakeStore) ConsistentRead(ctx context.Context) error {
 	return nil
 }
 
+func (s *fakeStore) WaitLeaderApplied(ctx context.Context, index, _ uint64) error {
+	return s.WaitApplied(ctx, index)
+}
+
+func (s *fakeStore) EntryTerm(uint64) uint64 { return 0 }
+
 func (s *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
 	s.mu.Lock()
 	s.waited = append(s.waited, index)

@@ -39,6 +39,14 @@ type Store interface {
 	ConsistentRead(ctx context.Context) error
 	// WaitApplied blocks until the local state has applied index.
 	WaitApplied(ctx context.Context, index uint64) error
+	// WaitLeaderApplied is WaitApplied for a forwarded write's answer: the
+	// leader applied index, and its log's entry there has term (0: not
+	// known). A follower uses that word to apply the entry sooner; a word
+	// that does not match its own log changes nothing.
+	WaitLeaderApplied(ctx context.Context, index, term uint64) error
+	// EntryTerm is the term of the local log's entry at index, 0 when the
+	// log does not hold it: what a leader tells with a forwarded answer.
+	EntryTerm(index uint64) uint64
 	// IsLeader reports whether this server is the Raft leader.
 	IsLeader() bool
 	// ReadStatus is the cheap view of leadership that every read answer

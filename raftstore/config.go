@@ -129,6 +129,9 @@ type Config struct {
 	// unpaced sends an entry as soon as a slot is free, without waiting
 	// for the leader's log to take the one before (benchmarks).
 	unpaced bool
+	// commitTimeout overrides Raft's CommitTimeout (tests of how a
+	// follower learns commits).
+	commitTimeout time.Duration
 	// withoutACL gossips as a build without the ACL commands (upgrade tests).
 	withoutACL bool
 	// withoutMaintenance gossips as a build without the maintenance

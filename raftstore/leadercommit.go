@@ -22,10 +22,30 @@ type leaderCommitTransport struct {
 	out    chan raft.RPC
 	commit atomic.Uint64
 	peers  peerStats
+
+	// Commit hints (see hint). raft is set once Raft runs, before any
+	// hint; hints holds at most one pending wake-up.
+	raft      func() raftProgress
+	hintMu    sync.Mutex
+	pending   commitHint // the highest pending hint, zero when none
+	hintWake  chan struct{}
+	lastAE    *raft.AppendEntriesRequest // the last one a leader sent (run's alone)
+	hintsSent atomic.Uint64
 }
 
+// raftProgress is what the hints need of the local Raft: its state, term,
+// last log index and commit index.
+type raftProgress struct {
+	follower           bool
+	term, last, commit uint64
+}
+
+// commitHint is a leader's word that the entry at index, of term, is
+// applied (so committed) on the leader.
+type commitHint struct{ index, term uint64 }
+
 func newLeaderCommitTransport(t *raft.NetworkTransport) *leaderCommitTransport {
-	return &leaderCommitTransport{NetworkTransport: t, out: make(chan raft.RPC)}
+	return &leaderCommitTransport{NetworkTransport: t, out: make(chan raft.RPC), hintWake: make(chan struct{}, 1)}
 }
 
 // Consumer implements raft.Transport.
@@ -40,6 +60,7 @@ func (t *leaderCommitTransport) leaderCommit() uint64 { return t.commit.Load() }
 // carry no commit index anyway.
 func (t *leaderCommitTransport) run(ctx context.Context) {
 	in := t.NetworkTransport.Consumer()
+	stored := make(chan struct{}, 1) // an AppendEntries that a hint waited on was answered
 	for {
 		select {
 		case rpc := <-in:
@@ -50,17 +71,139 @@ func (t *leaderCommitTransport) run(ctx context.Context) {
 						break
 					}
 				}
+				t.lastAE = req
+				if t.pendingHint().index != 0 {
+					// A hint waits for its entry: look again once Raft has
+					// taken this request (stored its entries).
+					rpc = notifyAnswered(rpc, stored)
+				}
 			}
-			select {
-			case t.out <- rpc:
-			case <-ctx.Done():
-				rpc.Respond(nil, raft.ErrRaftShutdown)
+			if !t.deliver(ctx, rpc) {
+				return
+			}
+		case <-t.hintWake:
+			if !t.tryHint(ctx) {
+				return
+			}
+		case <-stored:
+			if !t.tryHint(ctx) {
 				return
 			}
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// deliver hands rpc to Raft; false when ctx ended first.
+func (t *leaderCommitTransport) deliver(ctx context.Context, rpc raft.RPC) bool {
+	select {
+	case t.out <- rpc:
+		return true
+	case <-ctx.Done():
+		rpc.Respond(nil, raft.ErrRaftShutdown)
+		return false
+	}
+}
+
+// Commit hints (issue #18). hashicorp/raft tells a follower that an entry
+// is committed only in the leader's next AppendEntries, which goes when
+// the leader has stored newer entries or after CommitTimeout (50 ms): a
+// write forwarded through a follower, answered by the leader once
+// applied there, then waited at the follower for that next round (a
+// second pair of fsyncs, or the timeout when no other write came) before
+// the follower had applied it and could answer its client. The leader's
+// answer says more: the write's index and the term of its entry. hint
+// turns that into the AppendEntries the leader would have sent, with no
+// entries: PrevLogEntry index, PrevLogTerm term, LeaderCommitIndex index,
+// under the leader's header and term from its last real AppendEntries.
+// Raft checks it as any other: refused unless the term is still the
+// current one and the local log holds an entry at index of that term,
+// which (Log Matching) makes the local log up to index the leader's, whose
+// entry there is committed. So it applies nothing that is not committed,
+// whatever a hint says; a wrong hint is refused and changes nothing.
+
+// hint takes a leader's word that the entry at index, of term, is applied
+// on the leader, and has Raft apply up to it once the local log holds
+// that entry. It never blocks.
+func (t *leaderCommitTransport) hint(index, term uint64) {
+	if index == 0 || term == 0 || t.raft == nil {
+		return
+	}
+	t.hintMu.Lock()
+	if index <= t.pending.index {
+		t.hintMu.Unlock()
+		return
+	}
+	t.pending = commitHint{index: index, term: term}
+	t.hintMu.Unlock()
+	select {
+	case t.hintWake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *leaderCommitTransport) pendingHint() commitHint {
+	t.hintMu.Lock()
+	defer t.hintMu.Unlock()
+	return t.pending
+}
+
+// tryHint sends Raft the pending hint's AppendEntries if the local log
+// holds its entry, drops it if it is moot, and keeps it otherwise (run
+// looks again when the next AppendEntries has been stored). false when
+// ctx ended.
+func (t *leaderCommitTransport) tryHint(ctx context.Context) bool {
+	h := t.pendingHint()
+	if h.index == 0 {
+		return true
+	}
+	p := t.raft()
+	if !p.follower || h.index <= p.commit || t.lastAE == nil || t.lastAE.Term != p.term {
+		t.clearHint(h)
+		return true
+	}
+	if h.index > p.last {
+		return true // not stored yet
+	}
+	t.clearHint(h)
+	ae := t.lastAE
+	req := &raft.AppendEntriesRequest{
+		RPCHeader:         ae.RPCHeader,
+		Term:              ae.Term,
+		Leader:            ae.Leader,
+		PrevLogEntry:      h.index,
+		PrevLogTerm:       h.term,
+		LeaderCommitIndex: h.index,
+	}
+	t.hintsSent.Add(1)
+	return t.deliver(ctx, raft.RPC{Command: req, RespChan: make(chan raft.RPCResponse, 1)})
+}
+
+// clearHint drops h unless a newer hint replaced it.
+func (t *leaderCommitTransport) clearHint(h commitHint) {
+	t.hintMu.Lock()
+	if t.pending == h {
+		t.pending = commitHint{}
+	}
+	t.hintMu.Unlock()
+}
+
+// notifyAnswered returns rpc with its answer passed on through a channel
+// of its own, and a wake-up on stored once Raft has answered it.
+func notifyAnswered(rpc raft.RPC, stored chan<- struct{}) raft.RPC {
+	orig := rpc.RespChan
+	mine := make(chan raft.RPCResponse, 1)
+	rpc.RespChan = mine
+	go func() {
+		resp := <-mine
+		orig <- resp
+		select {
+		case stored <- struct{}{}:
+		default:
+		}
+	}()
+	return rpc
 }
 
 // The outgoing RPCs name the server they are meant for (withTarget), so a

@@ -35,6 +35,30 @@ func (s *Store) ConsistentRead(ctx context.Context) error {
 	return s.WaitApplied(ctx, commit)
 }
 
+// WaitLeaderApplied is WaitApplied for a write the leader answered: the
+// leader has applied index, and its log's entry there has term. With that
+// word a follower applies up to index as soon as its own log holds the
+// entry, instead of when the leader's next AppendEntries tells it the
+// commit (see leaderCommitTransport.hint); a word that does not match the
+// local log changes nothing. term 0 is WaitApplied.
+func (s *Store) WaitLeaderApplied(ctx context.Context, index, term uint64) error {
+	if term != 0 && s.applied.load() < index {
+		s.rpcs.hint(index, term)
+	}
+	return s.WaitApplied(ctx, index)
+}
+
+// EntryTerm is the term of the local log's entry at index, 0 when the log
+// no longer (or does not yet) hold it. A leader tells it with a forwarded
+// write's answer (WaitLeaderApplied).
+func (s *Store) EntryTerm(index uint64) uint64 {
+	var l raft.Log
+	if index == 0 || s.logs.GetLog(index, &l) != nil {
+		return 0
+	}
+	return l.Term
+}
+
 // WaitApplied blocks until the local catalog has applied index, ctx ends,
 // or the server stopped applying (an unknown command version).
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {

@@ -210,7 +210,6 @@ func Open(cfg Config) (*Store, error) {
 	undo = append(undo, func() { s.trans.Close() })
 	s.raftAddr = stream.Addr().String()
 	s.rpcs = newLeaderCommitTransport(s.trans)
-	s.goLoop(s.rpcs.run)
 
 	// State machine.
 	s.catalog = registry.New()
@@ -246,6 +245,10 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.raft = r
 	undo = append(undo, func() { r.Shutdown().Error() })
+	s.rpcs.raft = func() raftProgress {
+		return raftProgress{follower: r.State() == raft.Follower, term: r.CurrentTerm(), last: r.LastIndex(), commit: r.CommitIndex()}
+	}
+	s.goLoop(s.rpcs.run)
 
 	// Bootstrap alone: dev, or a fresh server told neither to join nor to
 	// wait for others (design.md, "Bootstrap").
@@ -319,6 +322,9 @@ func raftConfig(cfg *Config, id string, notify chan bool, hcl hclog.Logger) *raf
 	rc.NotifyCh = notify
 	rc.Logger = hcl
 	rc.NoLegacyTelemetry = true
+	if cfg.commitTimeout > 0 {
+		rc.CommitTimeout = cfg.commitTimeout
+	}
 	// CommitTimeout stays at raft's 50 ms. At 1 ms followers learned
 	// commits sooner (writes through a follower 0.53 -> 0.58 of the
 	// leader's rate, issue #18), but an idle server spent ~5% of a core on
