@@ -37,6 +37,7 @@ fuzz: ## a short run of every fuzz target (execution counts, not durations: Go 1
 	$(GO) test -run='^$$' -fuzz=FuzzWriteBodies -fuzztime=80000x ./httpapi
 	$(GO) test -run='^$$' -fuzz=FuzzListQuery -fuzztime=100000x ./httpapi
 	$(GO) test -run='^$$' -fuzz=FuzzStrictDecodeIsStricter -fuzztime=80000x ./httpapi
+	$(GO) test -run='^$$' -fuzz=FuzzForwardBatchWire -fuzztime=100000x ./httpapi
 
 bench: ## Go benchmarks (never timed tests in CI)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

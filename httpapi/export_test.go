@@ -24,3 +24,21 @@ func Routes(h *Handler) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The binary form of forwarded batches (fwdwire.go), for the cluster
+// tests in package httpapi_test.
+type (
+	// ForwardItem is one write of a batch.
+	ForwardItem = fwdItem
+	// ForwardAnswer is one answer of a batch.
+	ForwardAnswer = fwdAnswer
+)
+
+// ForwardBinaryCT is the binary form's content type.
+const ForwardBinaryCT = fwdBinaryCT
+
+// EncodeForwardBatch is encodeFwdBatch.
+var EncodeForwardBatch = encodeFwdBatch
+
+// ReadForwardAnswer is readFwdAnswer.
+var ReadForwardAnswer = readFwdAnswer

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rosterhq/roster/api"
+	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/retry"
 	"github.com/rosterhq/roster/node"
 	"github.com/rosterhq/roster/testkit"
@@ -640,5 +641,52 @@ func TestUnbatchedForwardingProxiesEachWrite(t *testing.T) {
 		if _, ok := n.Store().Catalog().Instance("u2"); ok {
 			t.Fatalf("%s holds the refused write", n.HTTPAddr())
 		}
+	}
+}
+
+// The leader takes a batch in the binary form and answers it in binary
+// when asked to, with the term of each applied write's entry; a damaged
+// binary batch is refused whole and writes nothing.
+func TestForwardedBatchInBinary(t *testing.T) {
+	nodes := startCluster3(t, nil)
+	l, _ := leaderAndFollowers(t, nodes)
+	items := []httpapi.ForwardItem{
+		{Method: "PUT", URI: "/v1/services/web/instances/bin-a", Client: "127.0.0.1", Body: []byte(`{"address":"10.0.0.1","port":80}`)},
+		{Method: "PUT", URI: "/v1/services/web/instances/bin-b", Client: "127.0.0.1", Body: []byte(`{"port":"x"}`)},
+	}
+	fw := []string{api.HeaderForwarded, "1", "Content-Type", httpapi.ForwardBinaryCT, "Accept", httpapi.ForwardBinaryCT}
+	r := send(l.HTTPAddr(), http.MethodPut, httpapi.ForwardBatchPath, string(httpapi.EncodeForwardBatch(items)), fw...)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), httpapi.ForwardBinaryCT) {
+		t.Fatalf("binary batch answered %s", r)
+	}
+	br := bufio.NewReader(bytes.NewReader(r.body))
+	got := map[int]httpapi.ForwardAnswer{}
+	for {
+		a, err := httpapi.ReadForwardAnswer(br, 1<<20)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading the answers: %v", err)
+		}
+		got[a.I] = a
+	}
+	if len(got) != 2 || got[0].Status != 200 || got[1].Status != 400 {
+		t.Fatalf("answers %+v, want write 0 200 and write 1 400", got)
+	}
+	if got[0].Term == 0 || got[0].Header.Get(api.HeaderIndex) == "" {
+		t.Fatalf("the applied write's answer lacks its index or term: %+v", got[0])
+	}
+	if g := send(l.HTTPAddr(), http.MethodGet, "/v1/services/web/instances/bin-a", ""); g.status != http.StatusOK {
+		t.Fatalf("the binary batch's write is not there: %s", g)
+	}
+
+	cut := httpapi.EncodeForwardBatch([]httpapi.ForwardItem{{Method: "PUT", URI: "/v1/services/web/instances/bin-c", Client: "127.0.0.1", Body: []byte(`{"port":80}`)}})
+	r = send(l.HTTPAddr(), http.MethodPut, httpapi.ForwardBatchPath, string(cut[:len(cut)-3]), fw...)
+	if r.status != http.StatusBadRequest || r.apiErr().Field != "body" {
+		t.Fatalf("a damaged binary batch answered %s", r)
+	}
+	if g := send(l.HTTPAddr(), http.MethodGet, "/v1/services/web/instances/bin-c", ""); g.status != http.StatusNotFound {
+		t.Fatalf("a damaged batch wrote something: %s", g)
 	}
 }

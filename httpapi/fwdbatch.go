@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rosterhq/roster/api"
 	"github.com/rosterhq/roster/store"
@@ -305,10 +306,18 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 	for i, wt := range batch {
 		req.Writes[i] = wt.item
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		failRest(fmt.Errorf("encode forwarded writes: %w", err))
-		return nil
+	// Binary to a leader that has answered in binary (fwdwire.go), JSON
+	// to any other.
+	ct := jsonCTHdr
+	var body []byte
+	if p := h.fwdBinary.Load(); p != nil && *p == leader.HTTPAddr {
+		ct, body = fwdBinaryCTHdr, encodeFwdBatch(req.Writes)
+	} else {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			failRest(fmt.Errorf("encode forwarded writes: %w", err))
+			return nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(h.baseCtx, h.cfg.ForwardTimeout)
 	out, err := http.NewRequestWithContext(ctx, http.MethodPut, h.scheme+"://"+leader.HTTPAddr+ForwardBatchPath, bytes.NewReader(body))
@@ -317,7 +326,8 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 		failRest(fmt.Errorf("forward writes to leader %s: %w", leader.HTTPAddr, err))
 		return nil
 	}
-	out.Header["Content-Type"] = jsonCTHdr
+	out.Header["Content-Type"] = ct
+	out.Header["Accept"] = fwdAcceptHdr
 	out.Header[api.HeaderForwarded] = forwardedHdrOnce
 	h.metrics.forwarded[forwardWriteBatch].Inc()
 	unanswered := func(err error) error {
@@ -332,7 +342,9 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 		failRest(unanswered(err))
 		return nil
 	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), ndjsonCT) {
+	respCT := resp.Header.Get("Content-Type")
+	binaryAnswers := strings.HasPrefix(respCT, fwdBinaryCT)
+	if resp.StatusCode != http.StatusOK || !binaryAnswers && !strings.HasPrefix(respCT, ndjsonCT) {
 		// The leader refused the whole batch (it is no longer the leader,
 		// it is shutting down): each write gets that answer.
 		defer cancel()
@@ -349,13 +361,24 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 		}
 		return nil
 	}
+	next := json.NewDecoder(resp.Body).Decode
+	if binaryAnswers {
+		if p := h.fwdBinary.Load(); p == nil || *p != leader.HTTPAddr {
+			h.fwdBinary.Store(&leader.HTTPAddr)
+		}
+		br := bufio.NewReader(resp.Body)
+		limit := forwardBatchLimit(h.cfg.MaxBodyBytes)
+		next = func(v any) (err error) {
+			*v.(*fwdAnswer), err = readFwdAnswer(br, limit)
+			return err
+		}
+	}
 	return func() {
 		defer cancel()
 		defer resp.Body.Close()
-		dec := json.NewDecoder(resp.Body)
 		for delivered < len(batch) {
 			var a fwdAnswer
-			if err := dec.Decode(&a); err != nil {
+			if err := next(&a); err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
@@ -401,7 +424,12 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var batch fwdBatch
-	if err := json.Unmarshal(data, &batch); err != nil {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), fwdBinaryCT) {
+		batch.Writes, err = decodeFwdBatch(data)
+	} else {
+		err = json.Unmarshal(data, &batch)
+	}
+	if err != nil {
 		h.writeError(w, invalidf("body", "malformed batch of forwarded writes: %v", err))
 		return
 	}
@@ -422,10 +450,14 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 
 	answers := make(chan fwdAnswer, len(batch.Writes))
 	for i := range batch.Writes {
-		go func() { answers <- h.serveForwarded(ctx, root, r.RemoteAddr, i, &batch.Writes[i]) }()
+		h.workers.run(func() { answers <- h.serveForwarded(ctx, root, r.RemoteAddr, i, &batch.Writes[i]) })
 	}
+	binaryOut := strings.Contains(r.Header.Get("Accept"), fwdBinaryCT)
 	hdr := w.Header()
 	hdr["Content-Type"] = []string{ndjsonCT}
+	if binaryOut {
+		hdr["Content-Type"] = fwdBinaryCTHdr
+	}
 	h.setReadHeaders(hdr, h.store.Catalog().Index())
 	w.WriteHeader(http.StatusOK)
 	// The headers go at once: they tell the follower the batch is taken,
@@ -434,28 +466,66 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 	_ = rc.Flush()
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
+	var buf []byte
+	encode := func(a *fwdAnswer) error {
+		if !binaryOut {
+			return enc.Encode(a)
+		}
+		buf = appendFwdAnswer(buf[:0], a)
+		_, err := bw.Write(buf)
+		return err
+	}
+	// The writes of one log entry are answered together, each by its own
+	// handler as the entry wakes them: an answer waits up to answerGather
+	// for the others, so that they go in one write, not one each.
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	flush := func() {
+		if bw.Flush() == nil {
+			_ = rc.Flush()
+		}
+	}
 	var lastIndex, lastTerm uint64 // most answers of a batch share an entry
-	for range batch.Writes {
-		a := <-answers
+	unflushed := false
+	for left := len(batch.Writes); left > 0; {
+		var a fwdAnswer
+		if !unflushed {
+			a = <-answers
+		} else {
+			select {
+			case a = <-answers:
+			default:
+				gather.Reset(answerGather)
+				select {
+				case a = <-answers:
+					gather.Stop()
+				case <-gather.C:
+					flush()
+					unflushed = false
+					continue
+				}
+			}
+		}
+		left--
 		if index, ok := answerIndex(a.Header); ok {
 			if index != lastIndex {
 				lastIndex, lastTerm = index, h.store.EntryTerm(index)
 			}
 			a.Term = lastTerm
 		}
-		if err := enc.Encode(&a); err != nil {
+		if err := encode(&a); err != nil {
 			continue // the follower is gone: let the rest finish, unread
 		}
-		if len(answers) == 0 {
-			if bw.Flush() == nil {
-				_ = rc.Flush()
-			}
-		}
+		unflushed = true
 	}
-	if bw.Flush() == nil {
-		_ = rc.Flush()
-	}
+	flush()
 }
+
+// answerGather is how long an answer of a forwarded batch waits for the
+// next one before it is sent: a fraction of the Raft round it completes,
+// and long enough for the handlers one log entry woke to answer.
+const answerGather = 200 * time.Microsecond
 
 // serveForwarded runs one forwarded write through root as the request its
 // client sent to the follower, and records the whole answer.

@@ -192,6 +192,10 @@ type Handler struct {
 	scheme    string // of the leader's address when forwarding: http or https
 	coal      *coalescer
 	fwd       *writeBatcher
+	workers   *workerPool // runs the writes of forwarded batches
+	// fwdBinary is the leader (HTTP address) last seen answering a batch
+	// in the binary form (fwdwire.go); nil before any.
+	fwdBinary atomic.Pointer[string]
 	root      atomic.Pointer[http.Handler] // the whole server's handler (SetRoot)
 	audit     *auditor
 	members   *memberWatch
@@ -251,6 +255,7 @@ func New(cfg Config) (*Handler, error) {
 	h.baseCtx, h.cancel = context.WithCancel(context.Background())
 	h.coal = newCoalescer(h)
 	h.fwd = newWriteBatcher(h)
+	h.workers = newWorkerPool()
 	h.members = newMemberWatch(h)
 	m.watchers(func() float64 { return float64(h.watchers.Load()) })
 	h.writeLim, h.hbLim = cfg.clientLimits()
@@ -373,6 +378,7 @@ func (h *Handler) Close() {
 	h.cancel()
 	h.coal.close()
 	h.fwd.close()
+	h.workers.close()
 	h.members.close()
 	h.streams.Wait()
 	if h.ownClient {
