@@ -171,7 +171,6 @@ func (t *leaderCommitTransport) tryHint(ctx context.Context) bool {
 	req := &raft.AppendEntriesRequest{
 		RPCHeader:         ae.RPCHeader,
 		Term:              ae.Term,
-		Leader:            ae.Leader,
 		PrevLogEntry:      h.index,
 		PrevLogTerm:       h.term,
 		LeaderCommitIndex: h.index,
