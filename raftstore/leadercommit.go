@@ -29,7 +29,7 @@ type leaderCommitTransport struct {
 	hintMu    sync.Mutex
 	pending   commitHint // the highest pending hint, zero when none
 	hintWake  chan struct{}
-	lastAE    *raft.AppendEntriesRequest // the last one a leader sent (run's alone)
+	lastAE    *aeSender // who sent the last AppendEntries, and in what term (run's alone)
 	hintsSent atomic.Uint64
 }
 
@@ -38,6 +38,13 @@ type leaderCommitTransport struct {
 type raftProgress struct {
 	follower           bool
 	term, last, commit uint64
+}
+
+// aeSender is the header and term of an AppendEntries, without its
+// entries (not kept alive).
+type aeSender struct {
+	header raft.RPCHeader
+	term   uint64
 }
 
 // commitHint is a leader's word that the entry at index, of term, is
@@ -71,7 +78,7 @@ func (t *leaderCommitTransport) run(ctx context.Context) {
 						break
 					}
 				}
-				t.lastAE = req
+				t.lastAE = &aeSender{header: req.RPCHeader, term: req.Term}
 				if t.pendingHint().index != 0 {
 					// A hint waits for its entry: look again once Raft has
 					// taken this request (stored its entries).
@@ -159,7 +166,7 @@ func (t *leaderCommitTransport) tryHint(ctx context.Context) bool {
 		return true
 	}
 	p := t.raft()
-	if !p.follower || h.index <= p.commit || t.lastAE == nil || t.lastAE.Term != p.term {
+	if !p.follower || h.index <= p.commit || t.lastAE == nil || t.lastAE.term != p.term {
 		t.clearHint(h)
 		return true
 	}
@@ -169,8 +176,8 @@ func (t *leaderCommitTransport) tryHint(ctx context.Context) bool {
 	t.clearHint(h)
 	ae := t.lastAE
 	req := &raft.AppendEntriesRequest{
-		RPCHeader:         ae.RPCHeader,
-		Term:              ae.Term,
+		RPCHeader:         ae.header,
+		Term:              ae.term,
 		PrevLogEntry:      h.index,
 		PrevLogTerm:       h.term,
 		LeaderCommitIndex: h.index,
