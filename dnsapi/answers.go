@@ -62,10 +62,11 @@ func (s *Server) serviceAnswer(p parsedName, qname string, qtype uint16, view *r
 	if len(cands) == 0 {
 		return s.negative(qname, qtype, dns.RcodeSuccess, index)
 	}
-	rs := s.newRecordSet(qname, qtype, kind, cands, limit)
+	window := !sc.complete && kind != recCNAME
+	rs := s.newRecordSet(qname, qtype, kind, cands, limit, !window)
 	e := &entry{index: index, rcode: dns.RcodeSuccess, qname: qname, qtype: qtype, qlen: wireLen(qname), set: rs}
 	e.size = entryOverhead + 2*int64(len(qname)) + rs.bytes()
-	if !sc.complete && kind != recCNAME {
+	if window {
 		e.window, e.start, e.next = true, start, sc.next
 	}
 	return e, nil

@@ -78,10 +78,15 @@ func (rs *recordSet) bytes() int64 {
 	return int64(cap(rs.head) + cap(rs.buf) + 16*cap(rs.recs) + 2*cap(rs.strides))
 }
 
-// newRecordSet packs the records of cands, in a random order, for answers
-// of at most w records to the question qname/qtype.
-func (s *Server) newRecordSet(qname string, qtype uint16, kind recKind, cands []cand, w int) *recordSet {
-	rand.Shuffle(len(cands), func(a, b int) { cands[a], cands[b] = cands[b], cands[a] })
+// newRecordSet packs the records of cands for answers of at most w records
+// to the question qname/qtype, in a random order when shuffle is set, else
+// in the order given (a window's: in id order, so that a window rebuilt
+// after a change keeps its records where they were and the pass in
+// progress carries on).
+func (s *Server) newRecordSet(qname string, qtype uint16, kind recKind, cands []cand, w int, shuffle bool) *recordSet {
+	if shuffle {
+		rand.Shuffle(len(cands), func(a, b int) { cands[a], cands[b] = cands[b], cands[a] })
+	}
 	rs := &recordSet{w: max(1, min(w, maxAnswerRecords)), recs: make([]rec, 0, len(cands))}
 	var qbuf [256]byte
 	qlen, _ := dns.PackDomainName(qname, qbuf[:], 0, nil, false)
