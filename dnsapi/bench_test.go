@@ -104,11 +104,17 @@ func manyServices(b *testing.B, n, per int) (*testCatalog, []*dns.Msg) {
 // BenchmarkWalkServices is a resolver asking for every service in turn,
 // A and SRV, after one warm-up walk: the packed-answer cache either holds
 // every name or keeps rebuilding them. hit% is the share of answers served
-// from the cache during the timed walk.
+// from the cache during the timed walk, B/entry what the cache holds per
+// answer (with -benchmem; 10 instances per service, and 100 in the last).
 func BenchmarkWalkServices(b *testing.B) {
-	for _, n := range []int{10000, 20000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			c, qs := manyServices(b, n, 10)
+	for _, tc := range []struct{ n, per int }{{10000, 10}, {20000, 10}, {2000, 100}} {
+		name := fmt.Sprint(tc.n)
+		if tc.per != 10 {
+			name = fmt.Sprintf("%dx%d", tc.n, tc.per)
+		}
+		n := tc.n
+		b.Run(name, func(b *testing.B) {
+			c, qs := manyServices(b, n, tc.per)
 			for i := range n {
 				name := fmt.Sprintf("_svc-%d._tcp.service.roster.", i)
 				qs = append(qs, benchQuery(name, dns.TypeSRV))
@@ -131,6 +137,9 @@ func BenchmarkWalkServices(b *testing.B) {
 			b.StopTimer()
 			hits, misses := cacheCounts(b, reg)
 			b.ReportMetric(100*(hits-hits0)/(hits-hits0+misses-misses0), "hit%")
+			if e := s.answers.entries.Load(); e > 0 {
+				b.ReportMetric(float64(s.answers.bytes.Load())/float64(e), "B/entry")
+			}
 		})
 	}
 }
