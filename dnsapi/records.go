@@ -22,8 +22,9 @@ import (
 // at the same cost.
 
 // maxAnswerRecords is the most answer records a message can hold: an A
-// record with a compressed name is 16 bytes, a message 64 KiB.
-const maxAnswerRecords = (dns.MaxMsgSize - 12) / 16
+// record with a compressed name is 16 bytes, a message 64 KiB with its
+// header and a question of up to 259 bytes.
+const maxAnswerRecords = (dns.MaxMsgSize - 12 - 259) / 16
 
 // maxStrides is how many different strides a set's rotations use.
 const maxStrides = 16
@@ -120,7 +121,7 @@ func (s *Server) newRecordSet(qname string, qtype uint16, kind recKind, cands []
 			b = binary.BigEndian.AppendUint16(b, uint16(min(max(c.weight, 0), 65535)))
 			b = binary.BigEndian.AppendUint16(b, uint16(c.port))
 			r.tgt = uint16(len(b) - int(r.off))
-			if c.t.ip.IsValid() {
+			if c.t.ip.IsValid() { // <hex-ip>.addr.<domain>, which answers the IP
 				label := hex.EncodeToString(c.t.ip.AsSlice())
 				b = append(b, byte(len(label)))
 				b = append(b, label...)
