@@ -240,8 +240,10 @@ func (rs *recordSet) write(sc *scratch, size, first, step int) []byte {
 	total, at := len(rs.head), len(rs.head)
 	picks := sc.picks[:0]
 	tc := false
-	for i := 0; i < k; i++ {
-		idx := (first + i*stride) % m
+	for i, idx := 0, first; i < k; i, idx = i+1, idx+stride {
+		if idx >= m {
+			idx -= m // stride < m
+		}
 		r := &rs.recs[idx]
 		need := int(r.alen)
 		extra := r.xlen > 0 && sc.stamp[r.group] != sc.gen
