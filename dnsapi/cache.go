@@ -80,7 +80,7 @@ type slot struct {
 }
 
 type answerCache struct {
-	slots   sync.Map // cacheKey -> *slot
+	slots   [qANY + 1]sync.Map // per class: name -> *slot (a string key hashes fastest)
 	budget  int64
 	bytes   atomic.Int64 // sizes of the entries held
 	entries atomic.Int64
@@ -92,7 +92,7 @@ type answerCache struct {
 
 // load returns the key's slot, or nil.
 func (c *answerCache) load(k cacheKey) *slot {
-	if v, ok := c.slots.Load(k); ok {
+	if v, ok := c.slots[k.class].Load(k.name); ok {
 		return v.(*slot)
 	}
 	return nil
@@ -103,7 +103,7 @@ func (c *answerCache) slotFor(k cacheKey, service string) *slot {
 	if sl := c.load(k); sl != nil {
 		return sl
 	}
-	v, _ := c.slots.LoadOrStore(k, &slot{service: service})
+	v, _ := c.slots[k.class].LoadOrStore(k.name, &slot{service: service})
 	return v.(*slot)
 }
 
@@ -131,7 +131,7 @@ func (c *answerCache) store(sl *slot, old, e *entry) bool {
 // drop removes the key's slot and its entry.
 func (c *answerCache) drop(k cacheKey, sl *slot) {
 	sl.dead.Store(true)
-	c.slots.CompareAndDelete(k, sl)
+	c.slots[k.class].CompareAndDelete(k.name, sl)
 	c.account(sl.e.Swap(nil), -1)
 }
 
@@ -160,28 +160,35 @@ func (c *answerCache) sweep(current func(service string, e *entry) bool) {
 	c.stored.Store(0)
 	c.storedBytes.Store(0)
 	target := c.budget / 4 * 3
-	c.slots.Range(func(k, v any) bool {
-		sl := v.(*slot)
-		e := sl.e.Load()
-		used := sl.used.Swap(false)
-		switch {
-		case e == nil || !current(sl.service, e):
-		case !used && c.bytes.Load() > c.budget:
-			c.evicted.Add(1)
-		default:
+	for class := range c.slots {
+		c.slots[class].Range(func(k, v any) bool {
+			sl := v.(*slot)
+			e := sl.e.Load()
+			used := sl.used.Swap(false)
+			switch {
+			case e == nil || !current(sl.service, e):
+			case !used && c.bytes.Load() > c.budget:
+				c.evicted.Add(1)
+			default:
+				return true
+			}
+			c.drop(cacheKey{name: k.(string), class: qclass(class)}, sl)
 			return true
-		}
-		c.drop(k.(cacheKey), sl)
-		return true
-	})
+		})
+	}
 	if c.bytes.Load() <= c.budget {
 		return
 	}
-	c.slots.Range(func(k, v any) bool {
-		c.drop(k.(cacheKey), v.(*slot))
-		c.evicted.Add(1)
-		return c.bytes.Load() > target
-	})
+	for class := range c.slots {
+		c.slots[class].Range(func(k, v any) bool {
+			if c.bytes.Load() <= target {
+				return false
+			}
+			c.drop(cacheKey{name: k.(string), class: qclass(class)}, v.(*slot))
+			c.evicted.Add(1)
+			return true
+		})
+	}
 }
 
 // entry is the answer to one question for one view of a service: records

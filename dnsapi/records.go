@@ -237,6 +237,9 @@ func (rs *recordSet) write(sc *scratch, size, first, step int) []byte {
 		clear(sc.stamp)
 		sc.gen = 1
 	}
+	if rs.groups == 0 {
+		return rs.writeAnswers(sc, size, first, stride, k)
+	}
 	total, at := len(rs.head), len(rs.head)
 	picks := sc.picks[:0]
 	tc := false
@@ -293,5 +296,29 @@ func (rs *recordSet) write(sc *scratch, size, first, step int) []byte {
 		b[2] |= 0x02
 	}
 	sc.picks = picks
+	return b
+}
+
+// writeAnswers is write for a set without additional records: one pass,
+// each record copied as it is chosen.
+func (rs *recordSet) writeAnswers(sc *scratch, size, first, stride, k int) []byte {
+	m := len(rs.recs)
+	b := append(sc.buf[:0], rs.head...)
+	n, tc := 0, false
+	for idx := first; n < k; n, idx = n+1, idx+stride {
+		if idx >= m {
+			idx -= m
+		}
+		r := &rs.recs[idx]
+		if len(b)+int(r.alen) > size {
+			tc = true
+			break
+		}
+		b = append(b, rs.buf[r.off:r.off+uint32(r.alen)]...)
+	}
+	binary.BigEndian.PutUint16(b[6:], uint16(n))
+	if tc {
+		b[2] |= 0x02
+	}
 	return b
 }
