@@ -25,10 +25,10 @@ import (
 // (CLOCK), then any, down to 3/4 of the budget.
 
 // DefaultAnswerCacheBytes is the answer cache's byte budget when
-// Config.AnswerCacheBytes is 0: about 8,000 bytes per service at 10,000
-// services, which holds an A and an SRV answer of every service of up to
-// 100 instances.
-const DefaultAnswerCacheBytes = 64 << 20
+// Config.AnswerCacheBytes is 0: enough for an A and an SRV answer of each of
+// 10,000 services of 100 instances (issue #18's million instances), about
+// 11 KB a service (BenchmarkWalkServices reports bytes per entry).
+const DefaultAnswerCacheBytes = 128 << 20
 
 // entryOverhead approximates what an entry costs beyond its packed bytes:
 // the entry, its slot, the map's node and the key.
