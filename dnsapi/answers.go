@@ -1,7 +1,6 @@
 package dnsapi
 
 import (
-	"math/rand/v2"
 	"net/netip"
 	"strings"
 
@@ -13,55 +12,152 @@ import (
 
 // This file decides what each name answers; cache.go packs and serves it.
 
-// serviceAnswer builds the entry for a service name from one view. exists is
-// false when no instance of the service (carrying the tag, if any) is
-// registered in any state: the name does not exist (NXDOMAIN). A name that
-// exists but has no healthy instance, or none with records of the asked
-// type, answers NOERROR with no records (NODATA) and the SOA.
-func (s *Server) serviceAnswer(p parsedName, qname string, qtype uint16, view *registry.ServiceView) (*entry, error) {
+// serviceAnswer builds the entry for a service name from one view, from the
+// instance with id start on ("" for the first; see entry.window). The name
+// does not exist (NXDOMAIN) when no instance of the service (carrying the
+// tag, if any) is registered in any state. A name that exists but has no
+// healthy instance, or none with records of the asked type, answers
+// NOERROR with no records (NODATA) and the SOA.
+//
+// It visits the instances from start until it has a window's worth of
+// eligible ones (windowSize), so its cost follows the answer, not the
+// service, unless eligible instances are rare in it.
+func (s *Server) serviceAnswer(p parsedName, qname string, qtype uint16, view *registry.ServiceView, start string) (*entry, error) {
 	var index uint64
-	var selected []registry.Instance
-	exists := false
 	if view != nil {
 		index = view.Index
-		for in := range view.All() {
-			if p.tag != "" && !hasTag(in.Tags, p.tag) {
-				continue
-			}
-			exists = true
-			if st := in.Health(); st == api.StatusPassing || s.allowWarning && st == api.StatusWarning {
-				selected = append(selected, *in)
-			}
-		}
 	}
-	if !exists {
+	if view == nil || view.Len() == 0 {
 		return s.negative(qname, qtype, dns.RcodeNameError, index)
 	}
-	var items []item
-	limit := s.maxRecords
 	c := classOf(qtype)
 	if p.srvOnly && c == qANY {
 		c = qSRV
 	}
+	w := min(s.maxRecords, maxAnswerRecords)
+	var sc scan
 	switch {
 	case c == qSRV:
-		items = s.srvItems(qname, selected)
-	case p.srvOnly:
-		// The RFC 2782 form holds only SRV records.
-	case c == qA || c == qAAAA || c == qANY:
-		items = s.addressItems(qname, c, selected)
-		if len(items) == 0 && !hasIP(selected) {
-			items, limit = s.cnameItems(qname, selected), 1
-		}
+		sc = s.scan(p, view, scanSRV, c, start, windowSize(w))
+	case p.srvOnly || c == qOther:
+		// The RFC 2782 form holds only SRV records; other types none.
+		sc = s.scan(p, view, scanExists, c, "", 0)
 	case c == qCNAME:
-		if !hasIP(selected) {
-			items, limit = s.cnameItems(qname, selected), 1
-		}
+		sc = s.scan(p, view, scanHosts, c, "", windowSize(1))
+	default:
+		sc = s.scan(p, view, scanAddr, c, start, windowSize(w))
 	}
-	if len(items) == 0 {
+	if !sc.tagged {
+		return s.negative(qname, qtype, dns.RcodeNameError, index)
+	}
+	kind, cands, limit := recAddr, sc.cands, w
+	switch {
+	case c == qSRV:
+		kind = recSRV
+	case c == qCNAME && sc.sawIP:
+		cands = nil // a name with addresses holds no CNAME
+	case c == qCNAME || len(cands) == 0 && !sc.sawIP:
+		kind, cands, limit = recCNAME, sc.hosts, 1
+	}
+	if len(cands) == 0 {
 		return s.negative(qname, qtype, dns.RcodeSuccess, index)
 	}
-	return s.shuffled(qname, qtype, index, items, limit)
+	window := !sc.complete && kind != recCNAME
+	rs := s.newRecordSet(qname, qtype, kind, cands, limit, !window)
+	e := &entry{index: index, rcode: dns.RcodeSuccess, qname: qname, qtype: qtype, qlen: wireLen(qname), set: rs}
+	e.size = entryOverhead + 2*int64(len(qname)) + rs.bytes()
+	if window {
+		e.window, e.start, e.next = true, start, sc.next
+	}
+	return e, nil
+}
+
+// scanMode is what a scan collects.
+type scanMode uint8
+
+const (
+	scanExists scanMode = iota // only whether the name exists
+	scanAddr                   // IPs of the question's families, and hostnames
+	scanSRV                    // every reachable target
+	scanHosts                  // hostnames, and whether any IP is there
+)
+
+// scan is what a walk over a service found.
+type scan struct {
+	cands    []cand
+	hosts    []cand // distinct hostnames (scanAddr, scanHosts), at most the limit
+	tagged   bool   // an instance carries the tag (any instance, without one)
+	sawIP    bool   // a selected instance has an IP address
+	complete bool   // every instance was visited: cands are all there are
+	next     string // !complete: the id of the first eligible instance left out
+}
+
+// scan walks view from the instance with id start, wrapping round to the
+// first, and collects up to limit eligible instances.
+func (s *Server) scan(p parsedName, view *registry.ServiceView, mode scanMode, c qclass, start string, limit int) scan {
+	var sc scan
+	seenIP := map[netip.Addr]bool{}
+	seenHost := map[string]bool{}
+	visit := func(in *registry.Instance) bool {
+		if p.tag != "" && !hasTag(in.Tags, p.tag) {
+			return true
+		}
+		sc.tagged = true
+		if mode == scanExists {
+			return false
+		}
+		if st := in.Health(); st != api.StatusPassing && (!s.allowWarning || st != api.StatusWarning) {
+			return true
+		}
+		t, ok := targetOf(in.Address)
+		if !ok {
+			return true
+		}
+		if t.ip.IsValid() {
+			sc.sawIP = true
+		}
+		switch {
+		case mode == scanSRV:
+			if in.Port < 0 || in.Port > 65535 {
+				return true
+			}
+		case !t.ip.IsValid():
+			if len(sc.hosts) < limit && !seenHost[t.host] {
+				seenHost[t.host] = true
+				sc.hosts = append(sc.hosts, cand{t: t})
+			}
+			return true
+		case mode == scanHosts:
+			return false // a name with addresses holds no CNAME
+		case c == qA && !t.ip.Is4() || c == qAAAA && t.ip.Is4() || seenIP[t.ip]:
+			return true
+		default:
+			seenIP[t.ip] = true
+		}
+		if len(sc.cands) == limit {
+			sc.next = in.ID
+			return false
+		}
+		sc.cands = append(sc.cands, cand{t: t, port: in.Port, weight: in.Weight})
+		return true
+	}
+	for in := range view.From(start) {
+		if !visit(in) {
+			return sc
+		}
+	}
+	if start != "" {
+		for in := range view.All() {
+			if in.ID >= start {
+				break
+			}
+			if !visit(in) {
+				return sc
+			}
+		}
+	}
+	sc.complete = true
+	return sc
 }
 
 // hasTag matches a DNS tag label against an instance's tags. DNS names are
@@ -95,15 +191,6 @@ func targetOf(address string) (target, bool) {
 	return target{host: host}, true
 }
 
-func hasIP(instances []registry.Instance) bool {
-	for _, in := range instances {
-		if t, ok := targetOf(in.Address); ok && t.ip.IsValid() {
-			return true
-		}
-	}
-	return false
-}
-
 // addressRR is the A or AAAA record of ip under name.
 func (s *Server) addressRR(name string, ip netip.Addr) dns.RR {
 	hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: s.ttl}
@@ -115,75 +202,6 @@ func (s *Server) addressRR(name string, ip netip.Addr) dns.RR {
 	hdr.Rrtype = dns.TypeAAAA
 	b := ip.As16()
 	return &dns.AAAA{Hdr: hdr, AAAA: b[:]}
-}
-
-// addressItems are the A and/or AAAA records of the instances with IP
-// addresses, one per distinct address (an RRset holds no duplicates).
-func (s *Server) addressItems(qname string, c qclass, instances []registry.Instance) []item {
-	var items []item
-	seen := make(map[netip.Addr]bool, len(instances))
-	for _, in := range instances {
-		t, ok := targetOf(in.Address)
-		if !ok || !t.ip.IsValid() || seen[t.ip] {
-			continue
-		}
-		if c == qA && !t.ip.Is4() || c == qAAAA && t.ip.Is4() {
-			continue
-		}
-		seen[t.ip] = true
-		items = append(items, item{answer: s.addressRR(qname, t.ip)})
-	}
-	return items
-}
-
-// cnameItems are one CNAME per instance registered with a hostname; an
-// answer carries one of them (a name holds at most one CNAME), a different
-// one from answer to answer.
-func (s *Server) cnameItems(qname string, instances []registry.Instance) []item {
-	var items []item
-	seen := make(map[string]bool)
-	for _, in := range instances {
-		t, ok := targetOf(in.Address)
-		if !ok || t.host == "" || seen[t.host] {
-			continue
-		}
-		seen[t.host] = true
-		items = append(items, item{answer: &dns.CNAME{
-			Hdr:    dns.RR_Header{Name: qname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: s.ttl},
-			Target: t.host,
-		}})
-	}
-	return items
-}
-
-// srvItems are one SRV per instance (priority 1, weight = the instance's
-// weight), each targeting <hex-ip>.addr.<domain> with that name's address
-// record as its additional record, or the instance's hostname (no
-// additional record: it is not in the catalog).
-func (s *Server) srvItems(qname string, instances []registry.Instance) []item {
-	items := make([]item, 0, len(instances))
-	for _, in := range instances {
-		t, ok := targetOf(in.Address)
-		if !ok || in.Port < 0 || in.Port > 65535 {
-			continue
-		}
-		it := item{}
-		srv := &dns.SRV{
-			Hdr:      dns.RR_Header{Name: qname, Rrtype: dns.TypeSRV, Class: dns.ClassINET, Ttl: s.ttl},
-			Priority: 1,
-			Weight:   uint16(min(max(in.Weight, 0), 65535)),
-			Port:     uint16(in.Port),
-		}
-		if t.ip.IsValid() {
-			srv.Target = addrName(t.ip, s.domain)
-			it.extra = s.addressRR(srv.Target, t.ip)
-		} else {
-			srv.Target = t.host
-		}
-		it.answer = srv
-		items = append(items, it)
-	}
-	return items
 }
 
 // negative is a NXDOMAIN or NODATA answer: no records, the SOA in the
@@ -200,11 +218,9 @@ func (s *Server) single(qname string, qtype uint16, rcode int, index uint64, ite
 		return nil, err
 	}
 	v.full = full
-	return newEntry(index, rcode, qname, []*variant{v}), nil
-}
-
-func newEntry(index uint64, rcode int, qname string, vs []*variant) *entry {
-	return &entry{index: index, rcode: rcode, qname: qname, qlen: wireLen(qname), variants: vs}
+	e := &entry{index: index, rcode: rcode, qname: qname, qtype: qtype, qlen: wireLen(qname), fixed: v}
+	e.size = entryOverhead + 2*int64(len(qname)) + int64(cap(full))
+	return e, nil
 }
 
 // wireLen is the uncompressed wire length of a presented name.
@@ -215,68 +231,6 @@ func wireLen(name string) int {
 		return -1
 	}
 	return n
-}
-
-// shuffled packs up to maxVariants orders of items, each holding at most
-// limit of them (MaxRecords, or 1 for CNAMEs). With n items and n <= 32,
-// every item comes first equally often (rotations of one random order, the
-// rest of each order shuffled again); with more, each variant is a window of
-// one random order, spread so that every item is in some variant, shuffled.
-func (s *Server) shuffled(qname string, qtype uint16, index uint64, items []item, limit int) (*entry, error) {
-	orders := shuffleOrders(len(items), limit)
-	vs := make([]*variant, 0, len(orders))
-	for _, order := range orders {
-		v := &variant{qname: qname, qtype: qtype, rcode: dns.RcodeSuccess, items: make([]item, len(order))}
-		for i, j := range order {
-			v.items[i] = items[j]
-		}
-		full, err := v.pack(len(v.items), false)
-		if err != nil {
-			return nil, err
-		}
-		v.full = full
-		vs = append(vs, v)
-	}
-	return newEntry(index, dns.RcodeSuccess, qname, vs), nil
-}
-
-// shuffleOrders returns the index orders of the variants of n items, each
-// of at most w items.
-func shuffleOrders(n, w int) [][]int {
-	if n == 0 {
-		return nil
-	}
-	w = min(w, n)
-	count := maxVariants
-	if n <= maxVariants {
-		count = n * (maxVariants / n)
-		switch n { // no more variants than there are distinct orders
-		case 1:
-			count = 1
-		case 2:
-			count = 2
-		case 3:
-			count = 6
-		case 4:
-			count = 24
-		}
-	}
-	base := rand.Perm(n)
-	orders := make([][]int, count)
-	for i := range orders {
-		start := i * n / count
-		o := make([]int, w)
-		for j := range o {
-			o[j] = base[(start+j)%n]
-		}
-		rest := o
-		if n <= maxVariants {
-			rest = o[1:] // keep the rotation's first: first places stay even
-		}
-		rand.Shuffle(len(rest), func(a, b int) { rest[a], rest[b] = rest[b], rest[a] })
-		orders[i] = o
-	}
-	return orders
 }
 
 // apexAnswer answers at the domain apex: SOA and NS.

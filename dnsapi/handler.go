@@ -2,10 +2,13 @@ package dnsapi
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/rosterhq/roster/registry"
 )
 
 // acceptQuery screens packets before they are unpacked: responses are
@@ -94,9 +97,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 
 	var e *entry
 	var err error
+	first := -1
 	switch p.kind {
 	case nameService:
-		e, err = s.serviceEntry(p, name, q.Qtype)
+		e, first, err = s.serviceEntry(p, name, q.Qtype)
 	case nameApex:
 		e, err = s.apexAnswer(name, q.Qtype)
 	case nameNS:
@@ -113,43 +117,93 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		s.fail(w, r, dns.RcodeServerFailure, opt)
 		return
 	}
-	s.write(w, r, opt, e)
+	s.write(w, r, opt, e, first)
 }
 
 // serviceEntry returns the cached entry for a service question, rebuilding
-// it when the service's view moved on.
-func (s *Server) serviceEntry(p parsedName, name string, qtype uint16) (*entry, error) {
+// it when the service's view moved on, and the first record this query
+// writes of a window's set (-1: any, at random).
+func (s *Server) serviceEntry(p parsedName, name string, qtype uint16) (*entry, int, error) {
 	view := s.cat.Service(p.service)
 	var index uint64
 	if view != nil {
 		index = view.Index
 	}
 	key := cacheKey{name: name, class: classOf(qtype)}
-	sl := s.answers.slot(key, false)
+	sl := s.answers.load(key)
+	var old *entry
 	if sl != nil {
-		if e := sl.e.Load(); e != nil && e.index == index && index != 0 {
+		old = sl.e.Load()
+		if old != nil && old.index == index && index != 0 {
 			s.metrics.cacheHits.Inc()
-			return e, nil
+			if !sl.used.Load() {
+				sl.used.Store(true)
+			}
+			if !old.window {
+				return old, -1, nil
+			}
+			return old, s.turn(sl, old, p, view), nil
 		}
 	}
 	s.metrics.cacheMisses.Inc()
-	e, err := s.serviceAnswer(p, name, canonicalQtype(qtype), view)
+	// A window carries on where the last view's was: a service that keeps
+	// changing still comes round whole.
+	start, served := "", int64(0)
+	if old != nil && old.window {
+		if n := old.served.Load(); n >= int64(old.set.len()) {
+			start = old.next
+		} else {
+			start, served = old.start, n
+		}
+	}
+	e, err := s.serviceAnswer(p, name, canonicalQtype(qtype), view, start)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	switch {
 	case e.rcode == dns.RcodeNameError:
 		// Not cached: names that do not exist are unbounded in number.
 		if sl != nil {
-			sl.e.Store(nil)
+			s.answers.drop(key, sl)
 		}
 	case index != 0:
 		if sl == nil {
-			sl = s.answers.slot(key, true)
+			sl = s.answers.slotFor(key, p.service)
 		}
-		sl.e.Store(e)
+		sl.used.Store(true)
+		e.served.Store(served)
+		s.answers.store(sl, nil, e)
+		if s.answers.sweepDue() {
+			s.answers.sweep(s.current)
+		}
 	}
-	return e, nil
+	if !e.window {
+		return e, -1, nil
+	}
+	return e, s.turn(sl, e, p, view), nil
+}
+
+// turn counts a query of a window's set and returns the record it puts
+// first: each in turn, so that a pass of as many queries as the set holds
+// puts every record first once. The query that completes the pass builds
+// the window after it from the same view.
+func (s *Server) turn(sl *slot, e *entry, p parsedName, view *registry.ServiceView) int {
+	j := e.served.Add(1) - 1
+	n := int64(e.set.len())
+	if j >= n-1 && sl != nil && e.advancing.CompareAndSwap(false, true) {
+		next, err := s.serviceAnswer(p, e.qname, e.qtype, view, e.next)
+		if err == nil && next.rcode == dns.RcodeSuccess {
+			s.answers.store(sl, e, next)
+		}
+	}
+	return int(j % n)
+}
+
+// current says whether a cached entry still answers for its service: the
+// service has instances and its view is the one the entry was built from.
+func (s *Server) current(service string, e *entry) bool {
+	v := s.cat.Service(service)
+	return v != nil && v.Len() > 0 && v.Index == e.index
 }
 
 // canonicalQtype is the type packed into a shared entry's question; the
@@ -161,11 +215,11 @@ func canonicalQtype(qtype uint16) uint16 {
 	return qtype
 }
 
-// write sends a packed variant of e with the request's id, RD and CD bits,
-// question (its case, type and class) and, for EDNS0 requests, an OPT
-// record; over UDP it sends the copy that fits the requester's size.
-func (s *Server) write(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry) {
-	v := e.pick()
+// write sends e with the request's id, RD and CD bits, question (its case,
+// type and class) and, for EDNS0 requests, an OPT record; over UDP it sends
+// what fits the requester's size. A set of records is written from its
+// record first (at random when negative) in a random stride.
+func (s *Server) write(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, first int) {
 	size := dns.MaxMsgSize
 	if _, tcp := w.RemoteAddr().(*net.TCPAddr); !tcp {
 		size = dns.MinMsgSize
@@ -177,36 +231,44 @@ func (s *Server) write(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry)
 	if opt != nil {
 		extra = optLen
 	}
-	msg := v.full
-	if len(msg)+extra > size {
-		b := udpBuckets[0]
-		for _, u := range udpBuckets {
-			if u <= size {
-				b = u
+	sc := s.scratch.Get().(*scratch)
+	defer s.scratch.Put(sc)
+	var buf []byte
+	if rs := e.set; rs != nil {
+		x := rand.Uint64()
+		if first < 0 {
+			first = int((x >> 32) % uint64(rs.len()))
+		}
+		buf = rs.write(sc, size-extra, first, int(x&0xFFFF))
+	} else {
+		msg := e.fixed.full
+		if len(msg)+extra > size {
+			b := udpBuckets[0]
+			for _, u := range udpBuckets {
+				if u <= size {
+					b = u
+				}
+			}
+			var err error
+			if msg, err = e.fixed.fit(b - extra); err != nil {
+				s.log.Error("dns answer not truncated", "name", e.qname, "err", err)
+				s.fail(w, r, dns.RcodeServerFailure, opt)
+				return
 			}
 		}
-		var err error
-		if msg, err = v.fit(b - extra); err != nil {
-			s.log.Error("dns answer not truncated", "name", e.qname, "err", err)
-			s.fail(w, r, dns.RcodeServerFailure, opt)
-			return
-		}
+		buf = append(sc.buf[:0], msg...)
 	}
-
-	bp := s.bufs.Get().(*[]byte)
-	buf := append((*bp)[:0], msg...)
-	ok := patch(buf, r, e)
-	if ok && opt != nil {
+	sc.buf = buf
+	if !patch(buf, r, e) {
+		s.writeSlow(w, r, opt, buf)
+		return
+	}
+	if opt != nil {
 		buf = appendOPT(buf, s.udpSize)
+		sc.buf = buf
 	}
-	if ok {
-		w.Write(buf) //nolint:errcheck // a lost UDP answer is the client's retry
-		s.metrics.rcode(e.rcode)
-	} else {
-		s.writeSlow(w, r, opt, msg)
-	}
-	*bp = buf
-	s.bufs.Put(bp)
+	w.Write(buf) //nolint:errcheck // a lost UDP answer is the client's retry
+	s.metrics.rcode(e.rcode)
 }
 
 // patch writes the request's id, RD and CD bits and question into a packed

@@ -13,19 +13,19 @@ type metrics struct {
 	cacheMisses prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, cache *answerCache) (*metrics, error) {
 	queries := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "roster_dns_queries_total",
 		Help: "DNS queries answered, by response code.",
 	}, []string{"rcode"})
-	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
+	answers := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "roster_dns_answer_cache_total",
 		Help: "Service answers served from the packed-answer cache (hit) or built from the catalog (miss).",
 	}, []string{"result"})
 	m := &metrics{
 		otherRcode:  queries.WithLabelValues("other"),
-		cacheHits:   cache.WithLabelValues("hit"),
-		cacheMisses: cache.WithLabelValues("miss"),
+		cacheHits:   answers.WithLabelValues("hit"),
+		cacheMisses: answers.WithLabelValues("miss"),
 	}
 	for _, rc := range []int{
 		dns.RcodeSuccess, dns.RcodeFormatError, dns.RcodeServerFailure, dns.RcodeNameError,
@@ -36,7 +36,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	// 16 is BADSIG in miekg/dns's table; this server only means BADVERS.
 	m.byRcode[dns.RcodeBadVers] = queries.WithLabelValues("BADVERS")
 	if reg != nil {
-		for _, c := range []prometheus.Collector{queries, cache} {
+		size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "roster_dns_answer_cache_bytes",
+			Help: "Bytes held by the packed-answer cache (its budget is AnswerCacheBytes).",
+		}, func() float64 { return float64(cache.bytes.Load()) })
+		entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "roster_dns_answer_cache_entries",
+			Help: "Answers held by the packed-answer cache: one per service name and kind of question asked.",
+		}, func() float64 { return float64(cache.entries.Load()) })
+		evictions := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "roster_dns_answer_cache_evictions_total",
+			Help: "Current answers dropped from the packed-answer cache to keep it within its budget (stale ones are not counted).",
+		}, func() float64 { return float64(cache.evicted.Load()) })
+		for _, c := range []prometheus.Collector{queries, answers, size, entries, evictions} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -211,12 +211,6 @@ func parseHexIP(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// addrName is the name under which an IP answers: <hex-ip>.addr.<domain>.
-func addrName(ip netip.Addr, domain string) string {
-	b := ip.AsSlice()
-	return hex.EncodeToString(b) + ".addr." + domain
-}
-
 // lowerASCII returns s with ASCII letters lowercased, without allocating
 // when there are none to change. miekg/dns presents names in ASCII
 // (other bytes as \DDD escapes), so this is DNS's case folding.

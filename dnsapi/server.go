@@ -70,8 +70,14 @@ type Config struct {
 	// Logger receives start, stop and serve errors; slog.Default() when nil.
 	// Nothing is logged per query.
 	Logger *slog.Logger
-	// Metrics registers roster_dns_queries_total{rcode} and
-	// roster_dns_answer_cache_total{result}; nil registers nothing.
+	// AnswerCacheBytes is the byte budget of the cache of packed service
+	// answers (DefaultAnswerCacheBytes when 0). The cache may hold up to a
+	// quarter more between two of its sweeps.
+	AnswerCacheBytes int64
+	// Metrics registers roster_dns_queries_total{rcode},
+	// roster_dns_answer_cache_total{result},
+	// roster_dns_answer_cache_bytes, roster_dns_answer_cache_entries and
+	// roster_dns_answer_cache_evictions_total; nil registers nothing.
 	Metrics prometheus.Registerer
 }
 
@@ -93,7 +99,7 @@ type Server struct {
 	glue   atomic.Pointer[[]dns.RR] // A/AAAA of ns.<domain>, known once bound
 
 	answers answerCache
-	bufs    sync.Pool // *[]byte scratch for patched answers
+	scratch sync.Pool // *scratch: a query's working space
 
 	mu      sync.Mutex
 	started bool
@@ -142,16 +148,24 @@ func New(cfg Config) (*Server, error) {
 	case udpSize < dns.MinMsgSize || udpSize > dns.MaxMsgSize:
 		return nil, fmt.Errorf("dns server: udp size %d not within %d..%d", udpSize, dns.MinMsgSize, dns.MaxMsgSize)
 	}
+	budget := cfg.AnswerCacheBytes
+	switch {
+	case budget == 0:
+		budget = DefaultAnswerCacheBytes
+	case budget < 0:
+		return nil, fmt.Errorf("dns server: answer cache budget %d is negative", budget)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	m, err := newMetrics(cfg.Metrics)
+	s := &Server{}
+	m, err := newMetrics(cfg.Metrics, &s.answers)
 	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
 	}
 	ttl := uint32(cfg.TTL / time.Second)
-	s := &Server{
+	*s = Server{
 		cat:          cfg.Catalog,
 		domain:       domain,
 		ttl:          ttl,
@@ -176,10 +190,8 @@ func New(cfg Config) (*Server, error) {
 		Hdr: dns.RR_Header{Name: domain, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: ttl},
 		Ns:  s.nsName,
 	}
-	s.bufs.New = func() any {
-		b := make([]byte, 0, 1024)
-		return &b
-	}
+	s.scratch.New = func() any { return &scratch{buf: make([]byte, 0, 1024)} }
+	s.answers.budget = budget
 	return s, nil
 }
 

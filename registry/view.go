@@ -166,6 +166,31 @@ func (v *ServiceView) All() iter.Seq[*Instance] {
 	}
 }
 
+// From yields, sorted by id, the instances whose id is id or sorts after
+// it; reaching the first costs O(log n), so a reader can walk a large
+// service a stretch at a time. As with All, never modify the instances nor
+// keep the pointers beyond the view.
+func (v *ServiceView) From(id string) iter.Seq[*Instance] {
+	return func(yield func(*Instance) bool) {
+		if v == nil || v.tree == nil {
+			return
+		}
+		first := chunkFor(v.tree, &chunk{}, id)
+		v.tree.AscendGreaterOrEqual(first, func(c *chunk) bool {
+			i := 0
+			if c == first {
+				i, _ = c.find(id)
+			}
+			for ; i < len(c.insts); i++ {
+				if !yield(&c.insts[i]) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
 // Instances returns a copy of the instances sorted by id, in O(n): for
 // callers that need a slice; lookups use All, Get or Select.
 func (v *ServiceView) Instances() []Instance {

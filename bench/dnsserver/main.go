@@ -1,7 +1,8 @@
 // Command bench serves DNS for load tests (scripts/bench-dns.sh): either
 // Roster's DNS front end over an in-memory catalog holding one service of n
-// passing instances, or the limit it is measured against, a minimal
-// miekg/dns server answering every query with n fixed A records.
+// passing instances (or -services of them, <service>-0 ...), or the limit
+// it is measured against, a minimal miekg/dns server answering every query
+// with n fixed A records.
 //
 //	go run ./bench/dnsserver -mode roster -addr 127.0.0.1:18653 -n 10
 //	go run ./bench/dnsserver -mode fixed -addr 127.0.0.1:18654 -n 10
@@ -31,29 +32,38 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:18653", "UDP (and for roster, TCP) address to serve on")
 	n := flag.Int("n", 10, "instances of the service, or fixed A records")
 	service := flag.String("service", "web", "service name answered under <service>.service.roster.")
+	services := flag.Int("services", 1, "with more than 1, that many services <service>-0 ... of n instances each")
 	flag.Parse()
-	if err := run(*mode, *addr, *service, *n); err != nil {
+	if err := run(*mode, *addr, *service, *n, *services); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode, addr, service string, n int) error {
+func run(mode, addr, service string, n, services int) error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	switch mode {
 	case "roster":
 		cat := registry.New()
 		now := time.Now().UnixNano()
-		for i := range n {
-			in := registry.Instance{
-				Service: service,
-				ID:      fmt.Sprintf("%s-%d", service, i),
-				Address: ip(i).String(),
-				Port:    8080,
+		index := uint64(0)
+		for k := range services {
+			name := service
+			if services > 1 {
+				name = fmt.Sprintf("%s-%d", service, k)
 			}
-			if res := cat.Apply(uint64(i+1), registry.EncodeRegister(in, now)); res.Err != nil {
-				return res.Err
+			for i := range n {
+				in := registry.Instance{
+					Service: name,
+					ID:      fmt.Sprintf("%s-%d", name, i),
+					Address: ip(i).String(),
+					Port:    8080,
+				}
+				index++
+				if res := cat.Apply(index, registry.EncodeRegister(in, now)); res.Err != nil {
+					return res.Err
+				}
 			}
 		}
 		s, err := dnsapi.New(dnsapi.Config{
