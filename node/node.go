@@ -20,6 +20,7 @@ import (
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
+	"github.com/rosterhq/roster/internal/memlimit"
 	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
@@ -177,7 +178,7 @@ func Start(cfg Config) (*Node, error) {
 	cleanups = append(cleanups, n.stopSecurity)
 
 	n.metrics = prometheus.NewRegistry()
-	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memlimit.NewCollector())
 
 	// Bind HTTP first: with port 0 the bound address is what gossip advertises.
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rosterhq/roster/internal/memlimit"
 	"github.com/rosterhq/roster/node"
 )
 
@@ -163,6 +164,16 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	sf.cfg.Logger = log
 	sf.cfg.Version = buildVersion()
+
+	// The whole process's collector pacing: bounded headroom over the live
+	// heap unless GOMEMLIMIT or GOGC says otherwise (docs/operations.md,
+	// "Memory").
+	mem, err := memlimit.Start(memlimit.Config{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "roster: %v\n", err)
+		return 1
+	}
+	defer mem.Stop()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
