@@ -72,7 +72,8 @@ type server struct {
 	dataDir                 string
 	http, dns, raft, gossip string
 	args                    []string
-	bin                     string // rosterBin unless set
+	bin                     string   // rosterBin unless set
+	env                     []string // the process's environment, the test's unless set
 	cmd                     *exec.Cmd
 	log                     *testkit.LogBuffer
 	exited                  chan struct{}
@@ -136,6 +137,7 @@ func (s *server) start(t *testing.T) {
 		bin = rosterBin
 	}
 	s.cmd = exec.Command(bin, s.args...)
+	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.exited = make(chan struct{})
 	if err := s.cmd.Start(); err != nil {
