@@ -11,8 +11,8 @@
 //	max(Floor, live × (1 + Headroom) + runtime overhead)
 //
 // so a small server never reaches it (its heap goal stays GOGC=100's, no
-// extra collector work) and a big one keeps at most Headroom (half) of its
-// live heap as garbage. The limit follows the live heap after every cycle,
+// extra collector work) and a big one's heap (garbage, free slots and free
+// pages included) stays within 1 + Headroom (1.5) times its live heap. The limit follows the live heap after every cycle,
 // so a heap that grows fast during a load raises it at the next collection:
 // the collector never runs back to back against a limit the live data has
 // outgrown (and the runtime caps its own work at half the CPU if it must).
@@ -96,7 +96,7 @@ func (c Config) Validate() error {
 }
 
 // Limit is the soft limit for a live heap and the runtime's memory outside
-// the heap's objects (stacks, collector metadata, fragmentation), in bytes:
+// the heap (stacks, collector metadata), in bytes:
 // max(floor, live × (1 + headroom) + overhead). c's zero fields take the
 // defaults.
 func (c Config) Limit(live, overhead uint64) int64 {
@@ -206,6 +206,7 @@ const (
 	sReleased
 	sFree
 	sObjects
+	sUnused
 	nSamples
 )
 
@@ -217,6 +218,7 @@ func newSamples() []metrics.Sample {
 	s[sReleased].Name = "/memory/classes/heap/released:bytes"
 	s[sFree].Name = "/memory/classes/heap/free:bytes"
 	s[sObjects].Name = "/memory/classes/heap/objects:bytes"
+	s[sUnused].Name = "/memory/classes/heap/unused:bytes"
 	return s
 }
 
@@ -235,12 +237,13 @@ func (p *Policy) update(force bool) int64 {
 	}
 	p.cycles = cycles
 	live := p.samples[sLive].Value.Uint64()
-	// What the runtime counts against the limit is everything it has
-	// mapped and not returned to the OS; the part that is neither heap
-	// objects nor free pages (stacks, metadata, span fragmentation) does
-	// not shrink by collecting, so it is added as it is, not scaled.
+	// The runtime counts against the limit everything it has mapped and
+	// not returned to the OS. The heap's spans (objects, the free slots
+	// in them, free pages) are what the collector's pacing governs; the
+	// rest (stacks, collector metadata, span structures) does not shrink
+	// by collecting, so it is added as it is, not scaled.
 	mapped := p.samples[sTotal].Value.Uint64() - p.samples[sReleased].Value.Uint64()
-	heap := p.samples[sObjects].Value.Uint64() + p.samples[sFree].Value.Uint64()
+	heap := p.samples[sObjects].Value.Uint64() + p.samples[sUnused].Value.Uint64() + p.samples[sFree].Value.Uint64()
 	var overhead uint64
 	if mapped > heap {
 		overhead = mapped - heap
