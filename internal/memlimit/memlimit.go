@@ -12,10 +12,11 @@
 //
 // so a small server never reaches it (its heap goal stays GOGC=100's, no
 // extra collector work) and a big one's heap (garbage, free slots and free
-// pages included) stays within 1 + Headroom (1.5) times its live heap. The limit follows the live heap after every cycle,
-// so a heap that grows fast during a load raises it at the next collection:
-// the collector never runs back to back against a limit the live data has
-// outgrown (and the runtime caps its own work at half the CPU if it must).
+// pages included) stays within 1 + Headroom (1.5) times its live heap. The
+// limit follows the live heap after every cycle, so a heap that grows fast
+// during a load raises it at the next collection: the collector never runs
+// back to back against a limit the live data has outgrown (and the runtime
+// caps its own work at half the CPU if it must).
 package memlimit
 
 import (
