@@ -14,7 +14,7 @@ import (
 
 // TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne: a server
 // started with neither GOMEMLIMIT nor GOGC bounds the collector's headroom
-// itself (at least the 256 MiB floor), one started with either keeps exactly
+// itself (at least the 64 MiB floor), one started with either keeps exactly
 // what the operator set; /metrics and the startup log say which.
 func TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne(t *testing.T) {
 	cases := []struct {
@@ -23,7 +23,7 @@ func TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne(t *testing.T) {
 		min, max float64 // roster_memory_limit_bytes
 		log      string
 	}{
-		{"default", nil, 256 << 20, 1 << 30, `msg="memory limit adaptive"`},
+		{"default", nil, 64 << 20, 1 << 30, `msg="memory limit adaptive"`},
 		{"GOMEMLIMIT", []string{"GOMEMLIMIT=123MiB"}, 123 << 20, 123 << 20, `msg="memory limit set by the environment" source=GOMEMLIMIT value=123MiB limit_bytes=128974848`},
 		{"GOMEMLIMIT off", []string{"GOMEMLIMIT=off"}, 0, 0, `source=GOMEMLIMIT value=off limit_bytes=0`},
 		{"GOGC", []string{"GOGC=100"}, 0, 0, `source=GOGC value=100 limit_bytes=0`},

@@ -22,7 +22,7 @@ func NewCollector() prometheus.Collector {
 		limit: prometheus.NewDesc("roster_memory_limit_bytes",
 			"The Go runtime's soft memory limit in force (adaptive, or GOMEMLIMIT); 0 when there is none.", nil, nil),
 		live: prometheus.NewDesc("roster_memory_live_heap_bytes",
-			"Heap bytes the last garbage collection found live; the adaptive memory limit is 1.5 times this plus the runtime's own memory, at least 256 MiB.", nil, nil),
+			"Heap bytes the last garbage collection found live; the adaptive memory limit is 1.5 times this plus the runtime's own memory, at least 64 MiB.", nil, nil),
 	}
 }
 

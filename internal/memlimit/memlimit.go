@@ -34,9 +34,11 @@ import (
 const (
 	// DefaultFloor is the lowest limit the policy sets: below it the heap
 	// goal of GOGC=100 (twice the live heap plus the runtime's own memory)
-	// decides, so servers with less than about 120 MB live (some 200,000
-	// instances) collect as Go does by default.
-	DefaultFloor int64 = 256 << 20
+	// decides, so servers with less than about 25 MB live (some 40,000
+	// instances, a dev server) collect as Go does by default, and
+	// one with 100,000 instances (about 60 MB live) stays well under the
+	// 150 MB target that GOGC=100 alone misses.
+	DefaultFloor int64 = 64 << 20
 	// DefaultHeadroom is the garbage allowed on top of the live heap, as a
 	// fraction of it (GOGC=100 allows 1.0).
 	DefaultHeadroom = 0.5

@@ -21,10 +21,11 @@ func TestLimitIsHeadroomOverLiveHeapAboveTheFloor(t *testing.T) {
 		want           int64
 	}{
 		{"empty heap: the floor", Config{}, 0, 0, DefaultFloor},
-		{"100,000 instances (57 MB live): the floor, GOGC=100 decides", Config{}, 57 * mib, 20 * mib, DefaultFloor},
-		{"just under the floor", Config{}, 160 * mib, 15 * mib, DefaultFloor},
-		{"just over the floor", Config{}, 160 * mib, 17 * mib, 257 * mib},
-		{"1,000,000 instances (560 MB live)", Config{}, 560 * mib, 40 * mib, 880 * mib},
+		{"a dev server (4 MB live): the floor, GOGC=100 decides", Config{}, 4 * mib, 8 * mib, DefaultFloor},
+		{"just under the floor", Config{}, 36 * mib, 9 * mib, DefaultFloor},
+		{"just over the floor", Config{}, 36 * mib, 11 * mib, 65 * mib},
+		{"100,000 instances (60 MB live)", Config{}, 60 * mib, 12 * mib, 102 * mib},
+		{"1,000,000 instances (590 MB live)", Config{}, 590 * mib, 30 * mib, 915 * mib},
 		{"overhead is added, not scaled", Config{}, 1000 * mib, 200 * mib, 1700 * mib},
 		{"own floor", Config{Floor: 64 * mib}, 10 * mib, 1 * mib, 64 * mib},
 		{"own headroom", Config{Headroom: 1}, 500 * mib, 24 * mib, 1024 * mib},
