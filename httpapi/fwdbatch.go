@@ -284,6 +284,12 @@ func inForwardBatch(ctx context.Context) bool {
 // been applied, as with any write whose answer was lost, and a client
 // retries them idempotently.
 func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
+	return h.sendWriteBatch(batch, true)
+}
+
+// sendWriteBatch is sendWrites, in the binary form if binaryOK and the leader
+// has answered in it.
+func (h *Handler) sendWriteBatch(batch []*fwdWaiter, binaryOK bool) (read func()) {
 	delivered := 0
 	deliver := func(i int, res fwdResult) {
 		if i >= 0 && i < len(batch) && batch[i] != nil {
@@ -310,8 +316,9 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 	// to any other.
 	ct := jsonCTHdr
 	var body []byte
-	if p := h.fwdBinary.Load(); p != nil && *p == leader.HTTPAddr {
-		ct, body = fwdBinaryCTHdr, encodeFwdBatch(req.Writes)
+	binaryBatch := false
+	if p := h.fwdBinary.Load(); binaryOK && p != nil && *p == leader.HTTPAddr {
+		ct, body, binaryBatch = fwdBinaryCTHdr, encodeFwdBatch(req.Writes), true
 	} else {
 		var err error
 		if body, err = json.Marshal(req); err != nil {
@@ -341,6 +348,17 @@ func (h *Handler) sendWrites(batch []*fwdWaiter) (read func()) {
 		cancel()
 		failRest(unanswered(err))
 		return nil
+	}
+	if resp.StatusCode == http.StatusBadRequest && binaryBatch {
+		// A leader of an earlier version at the address that answered in
+		// binary before (a downgrade) refuses the whole binary batch as
+		// malformed, having run none of it: send it again in JSON.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, h.cfg.MaxBodyBytes))
+		resp.Body.Close()
+		cancel()
+		h.fwdBinary.Store(nil)
+		h.log.Warn("the leader refused a binary batch of forwarded writes: sending them in JSON", "leader", leader.HTTPAddr)
+		return h.sendWriteBatch(batch, false)
 	}
 	respCT := resp.Header.Get("Content-Type")
 	binaryAnswers := strings.HasPrefix(respCT, fwdBinaryCT)

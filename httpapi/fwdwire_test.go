@@ -3,13 +3,18 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
 
 	"github.com/rosterhq/roster/api"
-	"reflect"
-	"testing"
 )
 
 func wireItems() []fwdItem {
@@ -108,4 +113,55 @@ func FuzzForwardBatchWire(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A follower that has seen a leader answer in binary sends it binary
+// batches; a leader of an earlier version at that address (a downgrade)
+// refuses them as malformed, having run nothing, and the follower sends
+// the same batch again in JSON and keeps to JSON.
+func TestForwardFallsBackToJSONForAnOlderLeader(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Content-Type"))
+		mu.Unlock()
+		var batch fwdBatch
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"malformed batch of forwarded writes","code":"invalid","field":"body"}`))
+			return
+		}
+		w.Header().Set("Content-Type", ndjsonCT)
+		enc := json.NewEncoder(w)
+		for i := range batch.Writes {
+			_ = enc.Encode(fwdAnswer{I: i, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"old":true}`)})
+		}
+	}))
+	defer old.Close()
+	leaderAddr := strings.TrimPrefix(old.URL, "http://")
+	f := startNode(t, newFollowerStore(newFakeCluster(), leaderAddr), nil)
+	f.h.fwdBinary.Store(&leaderAddr) // it answered in binary before
+	for i := range 2 {
+		req, err := http.NewRequest(http.MethodPut, f.srv.URL+fmt.Sprintf("/v1/services/web/instances/w-%d", i), strings.NewReader(`{"address":"10.0.0.1","port":80}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != `{"old":true}` {
+			t.Fatalf("write %d through the follower: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{fwdBinaryCT, "application/json", "application/json"}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("the old leader saw batches of %q, want %q", seen, want)
+	}
 }
