@@ -379,24 +379,25 @@ func (h *Handler) sendWriteBatch(batch []*fwdWaiter, binaryOK bool) (read func()
 		}
 		return nil
 	}
-	next := json.NewDecoder(resp.Body).Decode
+	dec := json.NewDecoder(resp.Body)
+	next := func() (a fwdAnswer, err error) {
+		err = dec.Decode(&a)
+		return a, err
+	}
 	if binaryAnswers {
 		if p := h.fwdBinary.Load(); p == nil || *p != leader.HTTPAddr {
 			h.fwdBinary.Store(&leader.HTTPAddr)
 		}
 		br := bufio.NewReader(resp.Body)
 		limit := forwardBatchLimit(h.cfg.MaxBodyBytes)
-		next = func(v any) (err error) {
-			*v.(*fwdAnswer), err = readFwdAnswer(br, limit)
-			return err
-		}
+		next = func() (fwdAnswer, error) { return readFwdAnswer(br, limit) }
 	}
 	return func() {
 		defer cancel()
 		defer resp.Body.Close()
 		for delivered < len(batch) {
-			var a fwdAnswer
-			if err := next(&a); err != nil {
+			a, err := next()
+			if err != nil {
 				if errors.Is(err, io.EOF) {
 					err = io.ErrUnexpectedEOF
 				}
@@ -494,9 +495,9 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 		return err
 	}
 	// The writes of one log entry are answered together, each by its own
-	// handler as the entry wakes them: an answer waits up to answerGather
-	// for the others, so that they go in one write, not one each.
-	gather := time.NewTimer(time.Hour)
+	// handler as the entry wakes them: answers are sent answerGather after
+	// the first unsent one, so that they go in one write, not one each.
+	gather := time.NewTimer(answerGather)
 	gather.Stop()
 	defer gather.Stop()
 	flush := func() {
@@ -504,44 +505,35 @@ func (h *Handler) forwardedWrites(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 	}
+	var unsent <-chan time.Time    // gather's channel while answers wait to be sent
 	var lastIndex, lastTerm uint64 // most answers of a batch share an entry
-	unflushed := false
 	for left := len(batch.Writes); left > 0; {
-		var a fwdAnswer
-		if !unflushed {
-			a = <-answers
-		} else {
-			select {
-			case a = <-answers:
-			default:
-				gather.Reset(answerGather)
-				select {
-				case a = <-answers:
-					gather.Stop()
-				case <-gather.C:
-					flush()
-					unflushed = false
-					continue
+		select {
+		case <-unsent:
+			flush()
+			unsent = nil
+		case a := <-answers:
+			left--
+			if index, ok := answerIndex(a.Header); ok {
+				if index != lastIndex {
+					lastIndex, lastTerm = index, h.store.EntryTerm(index)
 				}
+				a.Term = lastTerm
+			}
+			if err := encode(&a); err != nil {
+				continue // the follower is gone: let the rest finish, unread
+			}
+			if unsent == nil {
+				gather.Reset(answerGather)
+				unsent = gather.C
 			}
 		}
-		left--
-		if index, ok := answerIndex(a.Header); ok {
-			if index != lastIndex {
-				lastIndex, lastTerm = index, h.store.EntryTerm(index)
-			}
-			a.Term = lastTerm
-		}
-		if err := encode(&a); err != nil {
-			continue // the follower is gone: let the rest finish, unread
-		}
-		unflushed = true
 	}
 	flush()
 }
 
-// answerGather is how long an answer of a forwarded batch waits for the
-// next one before it is sent: a fraction of the Raft round it completes,
+// answerGather is the longest an answer of a forwarded batch waits for
+// others before it is sent: a fraction of the Raft round it completes,
 // and long enough for the handlers one log entry woke to answer.
 const answerGather = 200 * time.Microsecond
 

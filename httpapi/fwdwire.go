@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -84,58 +85,77 @@ func encodeFwdBatch(items []fwdItem) []byte {
 	return b
 }
 
-// fwdReader reads the fields of the binary form from data.
-type fwdReader struct {
-	data []byte
-	err  error
+// fwdDecoder reads the fields of the binary form, batch or answer
+// stream; the first error sticks, and no string may be longer than limit.
+type fwdDecoder struct {
+	br    *bufio.Reader
+	limit uint64
+	err   error
 }
 
-func (r *fwdReader) uvarint() uint64 {
-	if r.err != nil {
+func (d *fwdDecoder) fail(err error) {
+	if err != nil && d.err == nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // inside a write or an answer
+		}
+		d.err = err
+	}
+}
+
+// more reports whether another write or answer follows (false at the
+// end of the input, or after an error).
+func (d *fwdDecoder) more() bool {
+	if d.err != nil {
+		return false
+	}
+	if _, err := d.br.Peek(1); err != nil {
+		if err != io.EOF {
+			d.fail(err)
+		}
+		return false
+	}
+	return true
+}
+
+func (d *fwdDecoder) uvarint() uint64 {
+	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.data)
-	if n <= 0 {
-		r.err = errFwdWire
-		return 0
-	}
-	r.data = r.data[n:]
+	v, err := binary.ReadUvarint(d.br)
+	d.fail(err)
 	return v
 }
 
-func (r *fwdReader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
+func (d *fwdDecoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || n == 0 {
 		return nil
 	}
-	if n > uint64(len(r.data)) {
-		r.err = errFwdWire
+	if n > d.limit {
+		d.err = fmt.Errorf("%w: a field of %d bytes", errFwdWire, n)
 		return nil
 	}
-	p := r.data[:n:n]
-	r.data = r.data[n:]
+	p := make([]byte, n)
+	_, err := io.ReadFull(d.br, p)
+	d.fail(err)
 	return p
 }
 
-func (r *fwdReader) string() string { return string(r.bytes()) }
+func (d *fwdDecoder) string() string { return string(d.bytes()) }
 
-func (r *fwdReader) header() http.Header {
-	n := r.uvarint()
-	if r.err != nil {
+func (d *fwdDecoder) header() http.Header {
+	n := d.uvarint()
+	if d.err != nil || n == 0 {
 		return nil
 	}
 	if n > maxFwdHeaderValues {
-		r.err = fmt.Errorf("%w: %d header values", errFwdWire, n)
-		return nil
-	}
-	if n == 0 {
+		d.err = fmt.Errorf("%w: %d header values", errFwdWire, n)
 		return nil
 	}
 	h := make(http.Header, n)
 	for range n {
-		k := r.string()
-		v := r.string()
-		if r.err != nil {
+		k, v := d.string(), d.string()
+		if d.err != nil {
 			return nil
 		}
 		h[k] = append(h[k], v)
@@ -148,20 +168,16 @@ func decodeFwdBatch(data []byte) ([]fwdItem, error) {
 	if len(data) < len(fwdMagic) || string(data[:len(fwdMagic)]) != fwdMagic {
 		return nil, fmt.Errorf("%w: no %s header", errFwdWire, fwdMagic)
 	}
-	r := &fwdReader{data: data[len(fwdMagic):]}
+	d := &fwdDecoder{br: bufio.NewReader(bytes.NewReader(data[len(fwdMagic):])), limit: uint64(len(data))}
 	var items []fwdItem
-	for len(r.data) > 0 && r.err == nil {
+	for d.more() {
 		if len(items) == maxForwardBatch {
 			return nil, fmt.Errorf("%w: more than %d writes", errFwdWire, maxForwardBatch)
 		}
-		it := fwdItem{Method: r.string(), URI: r.string(), Client: r.string(), Header: r.header()}
-		if body := r.bytes(); len(body) > 0 {
-			it.Body = body
-		}
-		items = append(items, it)
+		items = append(items, fwdItem{Method: d.string(), URI: d.string(), Client: d.string(), Header: d.header(), Body: d.bytes()})
 	}
-	if r.err != nil {
-		return nil, r.err
+	if d.err != nil {
+		return nil, d.err
 	}
 	return items, nil
 }
@@ -178,62 +194,18 @@ func appendFwdAnswer(b []byte, a *fwdAnswer) []byte {
 // readFwdAnswer reads the next answer of a binary answer stream; io.EOF
 // when it ended between answers. No field may exceed limit bytes.
 func readFwdAnswer(br *bufio.Reader, limit int64) (fwdAnswer, error) {
-	var a fwdAnswer
-	uv := func() (uint64, error) { return binary.ReadUvarint(br) }
-	str := func() ([]byte, error) {
-		n, err := uv()
-		if err != nil {
-			return nil, err
+	d := &fwdDecoder{br: br, limit: uint64(limit)}
+	if !d.more() {
+		if d.err != nil {
+			return fwdAnswer{}, d.err
 		}
-		if n > uint64(limit) {
-			return nil, fmt.Errorf("%w: a field of %d bytes", errFwdWire, n)
-		}
-		p := make([]byte, n)
-		_, err = io.ReadFull(br, p)
-		return p, err
+		return fwdAnswer{}, io.EOF
 	}
-	i, err := uv()
-	if err != nil {
-		return a, err // io.EOF: the stream ended between answers
-	}
-	fail := func(err error) (fwdAnswer, error) {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fwdAnswer{}, err
-	}
-	status, err := uv()
-	if err != nil {
-		return fail(err)
-	}
-	term, err := uv()
-	if err != nil {
-		return fail(err)
-	}
-	n, err := uv()
-	if err != nil {
-		return fail(err)
-	}
-	if n > maxFwdHeaderValues {
-		return fail(fmt.Errorf("%w: %d header values", errFwdWire, n))
-	}
-	a = fwdAnswer{I: int(min(i, uint64(maxForwardBatch))), Status: int(min(status, 999)), Term: term}
-	if n > 0 {
-		a.Header = make(http.Header, n)
-	}
-	for range n {
-		k, err := str()
-		if err != nil {
-			return fail(err)
-		}
-		v, err := str()
-		if err != nil {
-			return fail(err)
-		}
-		a.Header[string(k)] = append(a.Header[string(k)], string(v))
-	}
-	if a.Body, err = str(); err != nil {
-		return fail(err)
+	a := fwdAnswer{I: int(min(d.uvarint(), maxForwardBatch)), Status: int(min(d.uvarint(), 999)), Term: d.uvarint()}
+	a.Header = d.header()
+	a.Body = d.bytes()
+	if d.err != nil {
+		return fwdAnswer{}, d.err
 	}
 	return a, nil
 }

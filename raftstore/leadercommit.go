@@ -24,13 +24,12 @@ type leaderCommitTransport struct {
 	peers  peerStats
 
 	// Commit hints (see hint). raft is set once Raft runs, before any
-	// hint; hints holds at most one pending wake-up.
-	raft      func() raftProgress
-	hintMu    sync.Mutex
-	pending   commitHint // the highest pending hint, zero when none
-	hintWake  chan struct{}
-	lastAE    *aeSender // who sent the last AppendEntries, and in what term (run's alone)
-	hintsSent atomic.Uint64
+	// hint; hintWake holds at most one pending wake-up of run.
+	raft     func() raftProgress
+	hintMu   sync.Mutex
+	pending  commitHint // the highest pending hint, zero when none
+	hintWake chan struct{}
+	lastAE   *aeSender // who sent the last AppendEntries, and in what term (run's alone)
 }
 
 // raftProgress is what the hints need of the local Raft: its state, term,
@@ -182,7 +181,6 @@ func (t *leaderCommitTransport) tryHint(ctx context.Context) bool {
 		PrevLogTerm:       h.term,
 		LeaderCommitIndex: h.index,
 	}
-	t.hintsSent.Add(1)
 	return t.deliver(ctx, raft.RPC{Command: req, RespChan: make(chan raft.RPCResponse, 1)})
 }
 
