@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"sync"
 	"sync/atomic"
 
@@ -20,7 +21,6 @@ import (
 	"github.com/rosterhq/roster/dnsapi"
 	"github.com/rosterhq/roster/httpapi"
 	"github.com/rosterhq/roster/internal/listen"
-	"github.com/rosterhq/roster/internal/memlimit"
 	"github.com/rosterhq/roster/raftstore"
 	"github.com/rosterhq/roster/registry"
 )
@@ -178,7 +178,12 @@ func Start(cfg Config) (*Node, error) {
 	cleanups = append(cleanups, n.stopSecurity)
 
 	n.metrics = prometheus.NewRegistry()
-	n.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memlimit.NewCollector())
+	// The Go collector's defaults include the soft memory limit in force
+	// (go_gc_gomemlimit_bytes); the live heap the adaptive limit follows
+	// (internal/memlimit) is added as go_gc_heap_live_bytes.
+	n.metrics.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Bind HTTP first: with port 0 the bound address is what gossip advertises.
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)

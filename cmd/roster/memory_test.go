@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -20,13 +21,13 @@ func TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne(t *testing.T) {
 	cases := []struct {
 		name     string
 		env      []string
-		min, max float64 // roster_memory_limit_bytes
+		min, max float64 // go_gc_gomemlimit_bytes
 		log      string
 	}{
 		{"default", nil, 64 << 20, 1 << 30, `msg="memory limit adaptive"`},
 		{"GOMEMLIMIT", []string{"GOMEMLIMIT=123MiB"}, 123 << 20, 123 << 20, `msg="memory limit set by the environment" source=GOMEMLIMIT value=123MiB limit_bytes=128974848`},
-		{"GOMEMLIMIT off", []string{"GOMEMLIMIT=off"}, 0, 0, `source=GOMEMLIMIT value=off limit_bytes=0`},
-		{"GOGC", []string{"GOGC=100"}, 0, 0, `source=GOGC value=100 limit_bytes=0`},
+		{"GOMEMLIMIT off", []string{"GOMEMLIMIT=off"}, math.MaxInt64, math.MaxInt64, `source=GOMEMLIMIT value=off limit_bytes=0`},
+		{"GOGC", []string{"GOGC=100"}, math.MaxInt64, math.MaxInt64, `source=GOGC value=100 limit_bytes=0`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,11 +42,11 @@ func TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne(t *testing.T) {
 			var limit float64
 			retry.Eventually(t, 30*time.Second, func() error {
 				var err error
-				limit, err = metric(s, "roster_memory_limit_bytes")
+				limit, err = metric(s, "go_gc_gomemlimit_bytes")
 				return err
 			})
 			if limit < tc.min || limit > tc.max {
-				t.Errorf("roster_memory_limit_bytes %.0f, want between %.0f and %.0f", limit, tc.min, tc.max)
+				t.Errorf("go_gc_gomemlimit_bytes %.0f, want between %.0f and %.0f", limit, tc.min, tc.max)
 			}
 			if !strings.Contains(s.log.String(), tc.log) {
 				t.Errorf("log has no %s:\n%s", tc.log, tail(s.log.String(), 2048))
