@@ -19,8 +19,13 @@ import (
 //
 // Measured against go-immutable-radix on 100,000 instances (one key per
 // instance): the radix tree holds about 590 bytes per instance beyond the
-// instances themselves and allocates 49 times per change; chunks of
-// Instance values cost about 190 bytes per instance all told (docs/benchmarks.md).
+// instances themselves and allocates 49 times per change; chunks cost
+// about 200 bytes per instance all told (docs/benchmarks.md). A chunk holds
+// pointers to its instances, each its own allocation shared by every chunk
+// that holds it: a change copies a chunk's pointers (256 bytes at
+// maxChunk) and allocates the instance it changed, rather than copying 32
+// instances of 192 bytes, which was a quarter of all a server allocated
+// while taking registrations.
 
 // Chunk sizes: a chunk that grows past maxChunk splits into chunks of about
 // fillChunk; one that shrinks below minChunk joins its predecessor.
@@ -35,16 +40,16 @@ const (
 // chunk is a run of a service's instances sorted by id; never modified
 // once in a tree, except for the encodings readers add to enc.
 type chunk struct {
-	lo                         string     // insts[0].ID, the chunk's key
-	insts                      []Instance // 1 to maxChunk (more only briefly)
-	passing, warning, critical int32      // counts by Health, for filters
+	lo                         string      // insts[0].ID, the chunk's key
+	insts                      []*Instance // 1 to maxChunk (more only briefly)
+	passing, warning, critical int32       // counts by Health, for filters
 	enc                        encCache[encKey, []byte]
 }
 
-func newChunk(insts []Instance) *chunk {
+func newChunk(insts []*Instance) *chunk {
 	c := &chunk{lo: insts[0].ID, insts: insts}
-	for i := range insts {
-		switch insts[i].Health() {
+	for _, in := range insts {
+		switch in.Health() {
 		case api.StatusPassing:
 			c.passing++
 		case api.StatusWarning:
@@ -73,10 +78,10 @@ func (c *chunk) matching(f Filter) int {
 
 // find is the position of id in the chunk, or where it would go.
 func (c *chunk) find(id string) (int, bool) {
-	return slices.BinarySearchFunc(c.insts, id, func(in Instance, id string) int {
-		return cmpString(in.ID, id)
-	})
+	return slices.BinarySearchFunc(c.insts, id, byID)
 }
+
+func byID(in *Instance, id string) int { return cmpString(in.ID, id) }
 
 // encoded is the encoding by e of the chunk's instances passing f, each
 // preceded by a comma (so that a list is its chunks' bytes end to end, the
@@ -93,8 +98,8 @@ func (c *chunk) encoded(e Encoder, f Filter, cache bool) []byte {
 	}
 	build := func() []byte {
 		var b []byte
-		for i := range c.insts {
-			if in := &c.insts[i]; f.Match(in.Health()) {
+		for _, in := range c.insts {
+			if f.Match(in.Health()) {
 				b = e.AppendInstance(append(b, ','), in)
 			}
 		}
@@ -126,14 +131,19 @@ func cloneTree(t *tree) *tree {
 
 func newTree() *tree { return btree.NewWithFreeListG(treeDegree, chunkLess, freeList) }
 
-// buildTree makes a tree of sorted instances, copying them into chunks of
-// fillChunk.
+// buildTree makes a tree of sorted instances, copying each into its own
+// allocation, in chunks of fillChunk.
 func buildTree(insts []Instance) *tree {
 	if len(insts) == 0 {
 		return nil
 	}
+	ptrs := make([]*Instance, len(insts))
+	for i := range insts {
+		in := insts[i]
+		ptrs[i] = &in
+	}
 	t := newTree()
-	for _, part := range split(insts) {
+	for _, part := range split(ptrs) {
 		t.ReplaceOrInsert(newChunk(slices.Clone(part)))
 	}
 	return t
@@ -141,12 +151,12 @@ func buildTree(insts []Instance) *tree {
 
 // split cuts insts into runs of about fillChunk (all of it when it fits
 // in maxChunk).
-func split(insts []Instance) [][]Instance {
+func split(insts []*Instance) [][]*Instance {
 	if len(insts) <= maxChunk {
-		return [][]Instance{insts}
+		return [][]*Instance{insts}
 	}
 	n := (len(insts) + fillChunk - 1) / fillChunk
-	parts := make([][]Instance, 0, n)
+	parts := make([][]*Instance, 0, n)
 	for i := range n {
 		parts = append(parts, insts[i*len(insts)/n:(i+1)*len(insts)/n])
 	}
@@ -204,7 +214,7 @@ func applyPending(t *tree, probe *chunk, p *pending) (*tree, int) {
 	delta := 0
 	for i := 0; i < len(ids); {
 		old := chunkFor(t, probe, ids[i])
-		var base []Instance
+		var base []*Instance
 		j := len(ids)
 		if old != nil {
 			base = old.insts
@@ -237,7 +247,7 @@ func applyPending(t *tree, probe *chunk, p *pending) (*tree, int) {
 		for _, part := range parts {
 			if len(parts) > 1 {
 				// Each chunk its own array: one replaced later must not
-				// keep its neighbours' instances alive.
+				// keep its neighbours' pointers alive.
 				part = slices.Clone(part)
 			}
 			t.ReplaceOrInsert(newChunk(slices.Clip(part)))
@@ -256,21 +266,21 @@ func countBefore(ids []string, hi string) int {
 }
 
 // mergeChunk applies the pending changes of ids (sorted, all within the
-// chunk's range) to a chunk's instances, into a new slice.
-func mergeChunk(base []Instance, ids []string, p *pending) []Instance {
-	out := make([]Instance, 0, len(base)+len(ids))
+// chunk's range) to a chunk's instances, into a new slice: the instances
+// unchanged are shared, each changed one is a new allocation.
+func mergeChunk(base []*Instance, ids []string, p *pending) []*Instance {
+	out := make([]*Instance, 0, len(base)+len(ids))
 	i := 0
 	for _, id := range ids {
-		k, found := slices.BinarySearchFunc(base[i:], id, func(in Instance, id string) int {
-			return cmpString(in.ID, id)
-		})
+		k, found := slices.BinarySearchFunc(base[i:], id, byID)
 		out = append(out, base[i:i+k]...)
 		i += k
 		if found {
 			i++
 		}
 		if op := p.ch[id]; !op.removed {
-			out = append(out, op.inst)
+			in := op.inst
+			out = append(out, &in)
 		}
 	}
 	return append(out, base[i:]...)

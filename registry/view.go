@@ -156,8 +156,8 @@ func (v *ServiceView) All() iter.Seq[*Instance] {
 			return
 		}
 		v.tree.Ascend(func(c *chunk) bool {
-			for i := range c.insts {
-				if !yield(&c.insts[i]) {
+			for _, in := range c.insts {
+				if !yield(in) {
 					return false
 				}
 			}
@@ -182,7 +182,7 @@ func (v *ServiceView) From(id string) iter.Seq[*Instance] {
 				i, _ = c.find(id)
 			}
 			for ; i < len(c.insts); i++ {
-				if !yield(&c.insts[i]) {
+				if !yield(c.insts[i]) {
 					return false
 				}
 			}
@@ -208,7 +208,7 @@ func (v *ServiceView) Get(id string) (Instance, bool) {
 	}
 	c := chunkFor(v.tree, &chunk{}, id)
 	if i, ok := c.find(id); ok {
-		return c.insts[i], true
+		return *c.insts[i], true
 	}
 	return Instance{}, false
 }
