@@ -188,3 +188,36 @@ func TestHealthViewNamesTheFailedServer(t *testing.T) {
 		return fmt.Errorf("crashed server missing from %+v", h.Servers)
 	})
 }
+
+// TestServersFollowAServersNewHTTPAddress: a server restarted with another
+// HTTP address (its Raft id and data dir unchanged) is found at the new
+// address by every other server, so writes forwarded to it as leader reach
+// it: the address each server keeps per id is dropped on member events.
+func TestServersFollowAServersNewHTTPAddress(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.waitForLeader()
+	moved := c.followers()[0]
+	i := c.index(moved)
+	id := moved.ID()
+	for _, s := range c.running() {
+		if s != moved {
+			if got := s.httpAddrOf(id); got != c.cfgs[i].HTTPAddr {
+				t.Fatalf("%s finds %s at %q before the restart, want %q", s.cfg.NodeName, id, got, c.cfgs[i].HTTPAddr)
+			}
+		}
+	}
+	moved.crash()
+	c.cfgs[i].HTTPAddr = "127.0.0.1:19999"
+	c.restart(i)
+	retry.Eventually(t, 10*time.Second, func() error {
+		for _, s := range c.running() {
+			if got := s.httpAddrOf(id); got != "127.0.0.1:19999" {
+				return fmt.Errorf("%s finds %s at %q", s.cfg.NodeName, id, got)
+			}
+		}
+		return nil
+	})
+	if got := leader.httpAddrOf(leader.ID()); got != leader.cfg.HTTPAddr {
+		t.Fatalf("the leader's own address is %q, want %q", got, leader.cfg.HTTPAddr)
+	}
+}

@@ -36,8 +36,8 @@ func (s *Store) httpAddrOf(id string) string {
 	if id == s.id {
 		return s.cfg.HTTPAddr
 	}
-	if m, ok := s.gossip.byID(id); ok && m.Meta.HTTP != "" {
-		return m.Meta.HTTP
+	if addr := s.gossip.httpAddr(id); addr != "" {
+		return addr
 	}
 	if k, ok := s.known.get(id); ok {
 		return k.HTTP
