@@ -200,12 +200,20 @@ func (c *Catalog) Apply(index uint64, data []byte) *Result {
 	if cmd.typ == cmdBatch {
 		res.Errs = make([]error, len(cmd.sub))
 		res.Sub = make([]Result, len(cmd.sub))
+		// Each sub-command appends its changes to the batch's list, sized
+		// for one change each (most change one instance) once the first
+		// change comes: not an allocation per sub-command and the copies
+		// of a growing list, nor any for a batch that changes nothing.
 		for i := range cmd.sub {
 			sub := &res.Sub[i]
 			sub.Index = index
+			sub.Changed = res.Changed
 			c.apply(index, &cmd.sub[i], sub)
+			res.Changed, sub.Changed = sub.Changed, nil
+			if n := len(res.Changed); n > 0 && cap(res.Changed) < len(cmd.sub) {
+				res.Changed = slices.Grow(res.Changed, len(cmd.sub)-n)
+			}
 			res.Errs[i] = sub.Err
-			res.Changed = append(res.Changed, sub.Changed...)
 		}
 	} else {
 		c.apply(index, &cmd, res)

@@ -15,8 +15,9 @@ type Result struct {
 	// Errs holds one result per sub-command of a Batch command.
 	Errs []error
 	// Sub holds the full result of each sub-command of a Batch command (its
-	// Err is the same as Errs[i]); a coalesced registration finds its
-	// stored instance there.
+	// Err is the same as Errs[i]; its changes are in the batch's Changed,
+	// not its own); a coalesced registration finds its stored instance
+	// there.
 	Sub []Result
 }
 
