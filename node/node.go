@@ -180,9 +180,13 @@ func Start(cfg Config) (*Node, error) {
 	n.metrics = prometheus.NewRegistry()
 	// The Go collector's defaults include the soft memory limit in force
 	// (go_gc_gomemlimit_bytes); the live heap the adaptive limit follows
-	// (internal/memlimit) is added as go_gc_heap_live_bytes.
+	// (internal/memlimit) is added as go_gc_heap_live_bytes, and the CPU the
+	// collector spends against the program's own as
+	// go_cpu_classes_gc_total_cpu_seconds_total and
+	// go_cpu_classes_user_cpu_seconds_total (what the limit costs).
 	n.metrics.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(
+			`^/gc/heap/live:bytes$|^/cpu/classes/gc/total:cpu-seconds$|^/cpu/classes/user:cpu-seconds$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// Bind HTTP first: with port 0 the bound address is what gossip advertises.

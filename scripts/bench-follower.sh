@@ -10,8 +10,12 @@
 # ratio follows what a forwarded write costs all three servers together.
 # Needs wrk. ROSTER_BIN runs a prebuilt binary instead of building this
 # checkout (to compare builds); PORT_BASE moves the ports (default 42500:
-# HTTP 42511-13, Raft 42311-13, gossip 42411-13, DNS 42611-13).
-# Usage: [PAIRS=N] [ROSTER_BIN=path] scripts/bench-follower.sh [seconds per round]
+# HTTP 42511-13, Raft 42311-13, gossip 42411-13, DNS 42611-13). DELAY_MS
+# paces every connection (a pause of that many ms before each request), so
+# that both kinds of round run below the cluster's limit: the ratio then
+# shows the latency a follower adds, and the CPU what a write costs at that
+# rate (log entries carry fewer writes than at the limit).
+# Usage: [PAIRS=N] [DELAY_MS=N] [ROSTER_BIN=path] scripts/bench-follower.sh [seconds per round]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-3}; pairs=${PAIRS:-10}; base=${PORT_BASE:-42500}
@@ -20,6 +24,7 @@ work=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "
 bin=${ROSTER_BIN:-$work/roster}
 [ -n "${ROSTER_BIN:-}" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/roster
 export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
+[ -z "${DELAY_MS:-}" ] || export WRK_DELAY_MS=$DELAY_MS
 pids=()
 for i in 1 2 3; do
   "$bin" server --node s$i --data-dir "$work/s$i" --bootstrap-expect 3 --log-level warn \

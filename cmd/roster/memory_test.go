@@ -48,6 +48,14 @@ func TestServerMemoryLimitIsAdaptiveUnlessTheEnvironmentSetsOne(t *testing.T) {
 			if limit < tc.min || limit > tc.max {
 				t.Errorf("go_gc_gomemlimit_bytes %.0f, want between %.0f and %.0f", limit, tc.min, tc.max)
 			}
+			// What the limit follows and what the collector costs, whoever
+			// set the limit.
+			for _, name := range []string{"go_gc_heap_live_bytes", "go_cpu_classes_gc_total_cpu_seconds_total",
+				"go_cpu_classes_user_cpu_seconds_total"} {
+				if v, err := metric(s, name); err != nil || v <= 0 {
+					t.Errorf("%s: %v, %v", name, v, err)
+				}
+			}
 			if !strings.Contains(s.log.String(), tc.log) {
 				t.Errorf("log has no %s:\n%s", tc.log, tail(s.log.String(), 2048))
 			}
