@@ -215,6 +215,7 @@ func (c *Catalog) Apply(index uint64, data []byte) *Result {
 			}
 			res.Errs[i] = sub.Err
 		}
+		releaseSubs(cmd.sub)
 	} else {
 		c.apply(index, &cmd, res)
 	}
