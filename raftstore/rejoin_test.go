@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/rosterhq/roster/internal/retry"
 )
 
@@ -219,5 +221,42 @@ func TestServersFollowAServersNewHTTPAddress(t *testing.T) {
 	})
 	if got := leader.httpAddrOf(leader.ID()); got != leader.cfg.HTTPAddr {
 		t.Fatalf("the leader's own address is %q, want %q", got, leader.cfg.HTTPAddr)
+	}
+}
+
+// TestGossipWithAServerThatCompresses: builds before this one compressed
+// their gossip (memberlist's default) and this one does not. A cluster of
+// both, as during a rolling upgrade, forms, sees every member alive, and
+// carries tag updates both ways: each follower's published applied index
+// reaches every other server.
+func TestGossipWithAServerThatCompresses(t *testing.T) {
+	n := 0
+	c := startCluster(t, 3, func(cfg *Config) {
+		if n++; n == 1 {
+			cfg.gossipTuning = func(mc *memberlist.Config) {
+				fastGossip(mc)
+				mc.EnableCompression = true
+			}
+		}
+	})
+	for _, s := range c.servers {
+		retry.Eventually(t, 10*time.Second, func() error { return c.aliveIn(s.ID()) })
+	}
+	index, err := c.registerOnLeader(ctxT(t), testInstance("web", "w1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range c.followers() {
+		retry.Eventually(t, 10*time.Second, func() error {
+			for _, s := range c.running() {
+				if s == f {
+					continue
+				}
+				if m, ok := s.gossip.byID(f.ID()); !ok || m.Meta.Applied < index {
+					return fmt.Errorf("%s sees %s's applied index %d, want %d", s.cfg.NodeName, f.cfg.NodeName, m.Meta.Applied, index)
+				}
+			}
+			return nil
+		})
 	}
 }
