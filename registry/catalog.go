@@ -70,8 +70,10 @@ type pending struct {
 	tagsChanged bool                 // a tag appeared in or left the service
 }
 
+// pendingOp is one instance's change: the instance as it will be stored
+// (its own allocation, which the new view's chunk then holds), or removed.
 type pendingOp struct {
-	inst    Instance
+	inst    *Instance // nil when removed
 	removed bool
 }
 
@@ -362,7 +364,10 @@ func (c *Catalog) reap(ids []string, res *Result) {
 func (c *Catalog) get(svc, id string) (Instance, bool) {
 	if p := c.pend[svc]; p != nil {
 		if op, ok := p.ch[id]; ok {
-			return op.inst, !op.removed
+			if op.removed {
+				return Instance{}, false
+			}
+			return *op.inst, true
 		}
 	}
 	return c.services[svc].Get(id)
@@ -401,7 +406,7 @@ func (c *Catalog) put(old *Instance, inst Instance) {
 	if t.add(&inst, 1) {
 		p.tagsChanged = true
 	}
-	p.ch[inst.ID] = pendingOp{inst: inst}
+	p.ch[inst.ID] = pendingOp{inst: &inst}
 }
 
 func (c *Catalog) remove(old Instance) {
@@ -409,7 +414,7 @@ func (c *Catalog) remove(old Instance) {
 	if c.tally(old.Service).add(&old, -1) {
 		p.tagsChanged = true
 	}
-	p.ch[old.ID] = pendingOp{inst: Instance{ID: old.ID}, removed: true}
+	p.ch[old.ID] = pendingOp{removed: true}
 	delete(c.byID, old.ID)
 }
 

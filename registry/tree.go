@@ -267,7 +267,7 @@ func countBefore(ids []string, hi string) int {
 
 // mergeChunk applies the pending changes of ids (sorted, all within the
 // chunk's range) to a chunk's instances, into a new slice: the instances
-// unchanged are shared, each changed one is a new allocation.
+// unchanged are shared, each changed one is the pending change's own.
 func mergeChunk(base []*Instance, ids []string, p *pending) []*Instance {
 	out := make([]*Instance, 0, len(base)+len(ids))
 	i := 0
@@ -279,8 +279,7 @@ func mergeChunk(base []*Instance, ids []string, p *pending) []*Instance {
 			i++
 		}
 		if op := p.ch[id]; !op.removed {
-			in := op.inst
-			out = append(out, &in)
+			out = append(out, op.inst)
 		}
 	}
 	return append(out, base[i:]...)
