@@ -100,9 +100,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 // copies of every changed instance cost tens of megabytes.
 func dropChanges(res *registry.Result) {
 	res.Changed = nil
-	for i := range res.Sub {
-		res.Sub[i].Changed = nil
-	}
 }
 
 // haltAt stops this server applying: design.md "Upgrades" says a server that

@@ -358,10 +358,13 @@ func releaseResult(res *registry.Result) {
 // storedInstance finds the instance as stored by a registration: the
 // result's instance for a lone entry, the sub-command's in a coalesced one.
 func storedInstance(res *registry.Result, i int, alone bool) registry.Instance {
-	if alone || i >= len(res.Sub) {
+	if alone {
 		return res.Instance
 	}
-	return res.Sub[i].Instance
+	if i < len(res.Stored) && res.Stored[i] != nil {
+		return *res.Stored[i]
+	}
+	return registry.Instance{}
 }
 
 // Reap removes instances the way lease expiry followed by deregister_after

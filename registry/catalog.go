@@ -201,21 +201,20 @@ func (c *Catalog) Apply(index uint64, data []byte) *Result {
 	defer c.mu.Unlock()
 	if cmd.typ == cmdBatch {
 		res.Errs = make([]error, len(cmd.sub))
-		res.Sub = make([]Result, len(cmd.sub))
+		res.Stored = make([]*Instance, len(cmd.sub))
 		// Each sub-command appends its changes to the batch's list, sized
 		// for one change each (most change one instance) once the first
 		// change comes: not an allocation per sub-command and the copies
 		// of a growing list, nor any for a batch that changes nothing.
+		var sub Result // each sub-command's, kept only in Errs and Stored
 		for i := range cmd.sub {
-			sub := &res.Sub[i]
-			sub.Index = index
-			sub.Changed = res.Changed
-			c.apply(index, &cmd.sub[i], sub)
-			res.Changed, sub.Changed = sub.Changed, nil
+			sub = Result{Index: index, Changed: res.Changed}
+			c.apply(index, &cmd.sub[i], &sub)
+			res.Changed = sub.Changed
 			if n := len(res.Changed); n > 0 && cap(res.Changed) < len(cmd.sub) {
 				res.Changed = slices.Grow(res.Changed, len(cmd.sub)-n)
 			}
-			res.Errs[i] = sub.Err
+			res.Errs[i], res.Stored[i] = sub.Err, sub.stored
 		}
 		releaseSubs(cmd.sub)
 	} else {
@@ -257,7 +256,12 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 	if v := c.services[inst.Service]; v != nil {
 		inst.Service = v.Name // one string shared by the service's instances
 	}
-	old, exists := c.get(inst.Service, inst.ID)
+	stored := c.stored(inst.Service, inst.ID)
+	var old Instance
+	exists := stored != nil
+	if exists {
+		old = *stored
+	}
 	inst.Maintenance = ""
 	inst.CriticalSince = 0
 	if inst.Status == api.StatusCritical {
@@ -270,7 +274,7 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 		inst.CreateIndex = old.CreateIndex
 		inst.Maintenance = old.Maintenance // only a maintenance command changes it
 		if sameData(&old, &inst) {
-			res.Instance = old
+			res.Instance, res.stored = old, stored
 			return
 		}
 	} else {
@@ -280,11 +284,11 @@ func (c *Catalog) register(index uint64, now int64, inst Instance, res *Result) 
 	}
 	inst.ModifyIndex = index
 	if exists {
-		c.put(&old, inst)
+		res.stored = c.put(&old, inst)
 	} else {
-		c.put(nil, inst)
+		res.stored = c.put(nil, inst)
 	}
-	res.Instance = inst
+	res.Instance = *res.stored
 	res.Changed = append(res.Changed, Change{Kind: ChangeUpsert, Instance: inst})
 }
 
@@ -362,15 +366,21 @@ func (c *Catalog) reap(ids []string, res *Result) {
 
 // get finds an instance as the current Apply sees it.
 func (c *Catalog) get(svc, id string) (Instance, bool) {
+	if in := c.stored(svc, id); in != nil {
+		return *in, true
+	}
+	return Instance{}, false
+}
+
+// stored is the instance as the current Apply sees it, shared with the
+// views that hold it (never modify it); nil when there is none.
+func (c *Catalog) stored(svc, id string) *Instance {
 	if p := c.pend[svc]; p != nil {
 		if op, ok := p.ch[id]; ok {
-			if op.removed {
-				return Instance{}, false
-			}
-			return *op.inst, true
+			return op.inst // nil when removed
 		}
 	}
-	return c.services[svc].Get(id)
+	return c.services[svc].find(id)
 }
 
 func (c *Catalog) pending(svc string) *pending {
@@ -395,8 +405,9 @@ func (c *Catalog) tally(svc string) *tally {
 	return t
 }
 
-// put stores inst, replacing old (nil for a new instance).
-func (c *Catalog) put(old *Instance, inst Instance) {
+// put stores inst, replacing old (nil for a new instance), and returns
+// the stored copy.
+func (c *Catalog) put(old *Instance, inst Instance) *Instance {
 	p := c.pending(inst.Service)
 	t := c.tally(inst.Service)
 	t.share(&inst)
@@ -407,6 +418,7 @@ func (c *Catalog) put(old *Instance, inst Instance) {
 		p.tagsChanged = true
 	}
 	p.ch[inst.ID] = pendingOp{inst: &inst}
+	return &inst
 }
 
 func (c *Catalog) remove(old Instance) {

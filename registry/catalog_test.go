@@ -276,7 +276,7 @@ func TestBatch(t *testing.T) {
 		EncodeDeregister("web", "w1", t0),
 		EncodeStatus([]StatusUpdate{{ID: "w0", Status: api.StatusWarning}}, t0),
 	}))
-	if len(res.Errs) != 5 || len(res.Sub) != 5 {
+	if len(res.Errs) != 5 || len(res.Stored) != 5 {
 		t.Fatalf("Errs %v", res.Errs)
 	}
 	for i, err := range res.Errs {
@@ -285,8 +285,11 @@ func TestBatch(t *testing.T) {
 		}
 	}
 	wantErr(t, res.Errs[1], ErrConflict)
-	if res.Sub[2].Instance.ID != "w0" || res.Sub[2].Instance.CreateIndex != 2 {
-		t.Fatalf("Sub[2] %+v", res.Sub[2].Instance)
+	if in := res.Stored[2]; in == nil || in.ID != "w0" || in.CreateIndex != 2 || in.Status != api.StatusPassing {
+		t.Fatalf("Stored[2] %+v, want w0 as registered (created at 2, passing)", in)
+	}
+	if res.Stored[1] != nil || res.Stored[3] != nil || res.Stored[4] != nil {
+		t.Fatalf("Stored %v: only registrations that stored an instance have one", res.Stored)
 	}
 	if len(res.Changed) != 4 {
 		t.Fatalf("Changed %+v", res.Changed)

@@ -14,11 +14,13 @@ type Result struct {
 	Changed []Change
 	// Errs holds one result per sub-command of a Batch command.
 	Errs []error
-	// Sub holds the full result of each sub-command of a Batch command (its
-	// Err is the same as Errs[i]; its changes are in the batch's Changed,
-	// not its own); a coalesced registration finds its stored instance
-	// there.
-	Sub []Result
+	// Stored holds, per sub-command of a Batch command, the instance a
+	// registration stored (also when it changed nothing) and nil for the
+	// others: a coalesced registration's answer. The catalog's views share
+	// these instances: never modify them.
+	Stored []*Instance
+
+	stored *Instance // the instance a register stored (for Stored)
 }
 
 // ChangeKind says what happened to an instance.

@@ -203,14 +203,22 @@ func (v *ServiceView) Instances() []Instance {
 
 // Get returns the instance with the given id, in O(log n).
 func (v *ServiceView) Get(id string) (Instance, bool) {
+	if in := v.find(id); in != nil {
+		return *in, true
+	}
+	return Instance{}, false
+}
+
+// find is the view's own instance with the given id (nil when none).
+func (v *ServiceView) find(id string) *Instance {
 	if v == nil || v.tree == nil {
-		return Instance{}, false
+		return nil
 	}
 	c := chunkFor(v.tree, &chunk{}, id)
 	if i, ok := c.find(id); ok {
-		return *c.insts[i], true
+		return c.insts[i]
 	}
-	return Instance{}, false
+	return nil
 }
 
 // Encode returns the answer e encodes for the instances passing filter f
