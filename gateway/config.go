@@ -147,6 +147,11 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
+// Validate reports what New would refuse in c (its zero fields taking the
+// defaults), without starting anything: a command checks its flags before
+// it binds an address.
+func (c Config) Validate() error { return c.setDefaults() }
+
 func (c *Config) setDefaults() error {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

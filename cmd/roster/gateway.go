@@ -187,6 +187,12 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// The configuration is judged before any address is bound, so that a
+	// bad flag is a usage error (exit 2) whatever holds the port.
+	if err := gf.cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "roster gateway: gateway: %v\n", err)
+		return 2
+	}
 	ln, err := net.Listen("tcp", gf.listen)
 	if err != nil {
 		log.Error("cannot start gateway", "listen", gf.listen, "err", err)
