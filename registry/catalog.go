@@ -66,15 +66,10 @@ func (c *Catalog) setView(name string, v *ServiceView) {
 // pending collects one Apply's changes to one service; publish merges them
 // into a new view once, however many instances the Apply touched.
 type pending struct {
-	ch          map[string]pendingOp // by instance id
-	tagsChanged bool                 // a tag appeared in or left the service
-}
-
-// pendingOp is one instance's change: the instance as it will be stored
-// (its own allocation, which the new view's chunk then holds), or removed.
-type pendingOp struct {
-	inst    *Instance // nil when removed
-	removed bool
+	// ch is each changed instance by id as it will be stored (its own
+	// allocation, which the new view's chunk then holds); nil: removed.
+	ch          map[string]*Instance
+	tagsChanged bool // a tag appeared in or left the service
 }
 
 // tally keeps a service's summary up to date in O(changes): instance counts
@@ -376,8 +371,8 @@ func (c *Catalog) get(svc, id string) (Instance, bool) {
 // views that hold it (never modify it); nil when there is none.
 func (c *Catalog) stored(svc, id string) *Instance {
 	if p := c.pend[svc]; p != nil {
-		if op, ok := p.ch[id]; ok {
-			return op.inst // nil when removed
+		if in, ok := p.ch[id]; ok {
+			return in // nil when removed
 		}
 	}
 	return c.services[svc].find(id)
@@ -389,7 +384,7 @@ func (c *Catalog) pending(svc string) *pending {
 		if n := len(c.free); n > 0 {
 			p, c.free = c.free[n-1], c.free[:n-1]
 		} else {
-			p = &pending{ch: make(map[string]pendingOp)}
+			p = &pending{ch: make(map[string]*Instance)}
 		}
 		c.pend[svc] = p
 	}
@@ -417,7 +412,7 @@ func (c *Catalog) put(old *Instance, inst Instance) *Instance {
 	if t.add(&inst, 1) {
 		p.tagsChanged = true
 	}
-	p.ch[inst.ID] = pendingOp{inst: &inst}
+	p.ch[inst.ID] = &inst
 	return &inst
 }
 
@@ -426,7 +421,7 @@ func (c *Catalog) remove(old Instance) {
 	if c.tally(old.Service).add(&old, -1) {
 		p.tagsChanged = true
 	}
-	p.ch[old.ID] = pendingOp{removed: true}
+	p.ch[old.ID] = nil
 	delete(c.byID, old.ID)
 }
 

@@ -137,26 +137,26 @@ func buildTree(insts []Instance) *tree {
 	if len(insts) == 0 {
 		return nil
 	}
-	ptrs := make([]*Instance, len(insts))
-	for i := range insts {
-		in := insts[i]
-		ptrs[i] = &in
-	}
 	t := newTree()
-	for _, part := range split(ptrs) {
-		t.ReplaceOrInsert(newChunk(slices.Clone(part)))
+	for _, part := range split(insts) {
+		ptrs := make([]*Instance, len(part))
+		for i := range part {
+			in := part[i]
+			ptrs[i] = &in
+		}
+		t.ReplaceOrInsert(newChunk(ptrs))
 	}
 	return t
 }
 
 // split cuts insts into runs of about fillChunk (all of it when it fits
 // in maxChunk).
-func split(insts []*Instance) [][]*Instance {
+func split[T any](insts []T) [][]T {
 	if len(insts) <= maxChunk {
-		return [][]*Instance{insts}
+		return [][]T{insts}
 	}
 	n := (len(insts) + fillChunk - 1) / fillChunk
-	parts := make([][]*Instance, 0, n)
+	parts := make([][]T, 0, n)
 	for i := range n {
 		parts = append(parts, insts[i*len(insts)/n:(i+1)*len(insts)/n])
 	}
@@ -278,8 +278,8 @@ func mergeChunk(base []*Instance, ids []string, p *pending) []*Instance {
 		if found {
 			i++
 		}
-		if op := p.ch[id]; !op.removed {
-			out = append(out, op.inst)
+		if in := p.ch[id]; in != nil {
+			out = append(out, in)
 		}
 	}
 	return append(out, base[i:]...)
