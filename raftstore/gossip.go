@@ -372,14 +372,20 @@ func (g *gossip) snapshot() []member {
 // byID finds the member that carries a Raft server id, preferring an alive
 // one (a wiped server's new process may share a name with an old id).
 func (g *gossip) byID(id string) (member, bool) {
-	var found member
-	ok := false
-	for _, m := range g.snapshot() {
-		if m.Meta.ID == id && (!ok || m.State == stateAlive) {
-			found, ok = m, true
+	m, ok := membersByID(g.snapshot())[id]
+	return m, ok
+}
+
+// membersByID maps each Raft id to the member that carries it, preferring
+// an alive one (the last alive, else the first seen).
+func membersByID(ms []member) map[string]member {
+	out := make(map[string]member, len(ms))
+	for _, m := range ms {
+		if _, seen := out[m.Meta.ID]; !seen || m.State == stateAlive {
+			out[m.Meta.ID] = m
 		}
 	}
-	return found, ok
+	return out
 }
 
 // httpAddr is the HTTP address of the member that carries a Raft server
@@ -393,14 +399,12 @@ func (g *gossip) httpAddr(id string) string {
 	if p := g.httpAddrs.Load(); p != nil {
 		return (*p)[id]
 	}
-	byID := map[string]string{}
-	for _, m := range g.snapshot() {
-		if _, seen := byID[m.Meta.ID]; !seen || m.State == stateAlive {
-			byID[m.Meta.ID] = m.Meta.HTTP
-		}
+	addrs := map[string]string{}
+	for mid, m := range membersByID(g.snapshot()) {
+		addrs[mid] = m.Meta.HTTP
 	}
-	g.httpAddrs.Store(&byID)
-	return byID[id]
+	g.httpAddrs.Store(&addrs)
+	return addrs[id]
 }
 
 // aliveOthers counts the alive members other than this server.
