@@ -25,18 +25,8 @@ bin=${ROSTER_BIN:-$work/roster}
 [ -n "${ROSTER_BIN:-}" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/roster
 export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
 [ -z "${DELAY_MS:-}" ] || export WRK_DELAY_MS=$DELAY_MS
-pids=()
-for i in 1 2 3; do
-  "$bin" server --node s$i --data-dir "$work/s$i" --bootstrap-expect 3 --log-level warn \
-    --http-addr 127.0.0.1:$((base + 10 + i)) --dns-addr 127.0.0.1:$((base + 110 + i)) \
-    --raft-addr 127.0.0.1:$((base - 190 + i)) --gossip-addr 127.0.0.1:$((base - 90 + i)) \
-    --join 127.0.0.1:$((base - 89)) >"$work/s$i.log" 2>&1 &
-  pids+=($!)
-done
-first=127.0.0.1:$((base + 11))
-for _ in $(seq 300); do curl -sf "$first/v1/cluster/leader" | grep -q '"known":true' && break; sleep 0.1; done
-leader=$(curl -sf "$first/v1/cluster/leader" | sed -E 's/.*"http_addr":"([^"]+)".*/\1/')
-follower=$first; [ "$leader" = "$follower" ] && follower=127.0.0.1:$((base + 12))
+. scripts/lib/cluster.sh
+start_cluster "$base" "$work" "$bin"
 li=$((${leader##*:} - base - 11)); fi_=$((${follower##*:} - base - 11)) # 0-based server numbers
 run=$RANDOM$RANDOM # ids must be new in every round: $2 names the round
 # ticks: user+system clock ticks of the three servers, in server order.

@@ -33,23 +33,14 @@ bin=${ROSTER_BIN:-$work/roster}
 [ -n "${ROSTER_BIN:-}" ] || CGO_ENABLED=0 go build -o "$bin" ./cmd/roster
 export ROSTER_CLIENT_WRITE_RATE=-1 ROSTER_CLIENT_HEARTBEAT_RATE=-1
 
-# cluster BASE SETTING: starts 3 servers (SETTING "adaptive" or VAR=VALUE
-# in their environment); sets leader, follower.
+. scripts/lib/cluster.sh
+# cluster BASE SETTING: the cluster (SETTING "adaptive", or VAR=VALUE in the
+# servers' environment) with 10 instances of web to look up, seen by the
+# follower.
 cluster() {
-  local b=$1 env=() i
+  local env=() i _
   [ "$2" = adaptive ] || env=("$2")
-  pids=()
-  for i in 1 2 3; do
-    env "${env[@]}" "$bin" server --node s$i --data-dir "$work/$b-s$i" --bootstrap-expect 3 --log-level warn \
-      --http-addr 127.0.0.1:$((b + 10 + i)) --dns-addr 127.0.0.1:$((b + 110 + i)) \
-      --raft-addr 127.0.0.1:$((b - 190 + i)) --gossip-addr 127.0.0.1:$((b - 90 + i)) \
-      --join 127.0.0.1:$((b - 89)) >"$work/$b-s$i.log" 2>&1 &
-    pids+=($!)
-  done
-  local first=127.0.0.1:$((b + 11)) _
-  for _ in $(seq 300); do curl -sf "$first/v1/cluster/leader" | grep -q '"known":true' && break; sleep 0.1; done
-  leader=$(curl -sf "$first/v1/cluster/leader" | sed -E 's/.*"http_addr":"([^"]+)".*/\1/')
-  follower=$first; [ "$leader" = "$follower" ] && follower=127.0.0.1:$((b + 12))
+  start_cluster "$1" "$work/$1" "$bin" "${env[@]}"
   for i in $(seq 10); do
     curl -sf -X PUT "http://$leader/v1/services/web/instances/web-$i" -d "{\"address\":\"10.0.0.$i\",\"port\":80}" >/dev/null
   done
